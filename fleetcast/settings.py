@@ -1,0 +1,92 @@
+"""The one settings object: built once at each entry point from the environment, then passed down.
+
+Every variable is ``FLEETCAST_<FIELD>`` except the bootstrap servers, which
+also answer to the conventional ``KAFKA_BOOTSTRAP_SERVERS``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import TOPICS
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLEETCAST_", frozen=True, extra="ignore")
+
+    # Kafka
+    kafka_bootstrap_servers: str = Field(
+        "127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "FLEETCAST_KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL
+    kafka_sasl_mechanism: str | None = None  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+
+    # Topics (names configurable; defaults come from the catalogue in schemas/topics.py)
+    topic_metrics: str = "fleetcast.metrics"
+    topic_control: str = "fleetcast.control"
+    topic_windows: str = "fleetcast.windows"
+    topic_forecasts: str = "fleetcast.forecasts"
+    topic_alerts: str = "fleetcast.alerts"
+    topic_deadletter: str = "fleetcast.deadletter"
+
+    # Embedded broker
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 9092
+
+    # Simulator
+    servers: int = Field(20, ge=1, le=100_000)
+    speed: float = Field(120.0, gt=0, description="Simulated seconds per real second.")
+    backfill_hours: float = Field(24.0, ge=0)
+    seed: int = 7
+
+    # Stream processor
+    process_app_id: str = "fleetcast-process"
+    state_dir: str = ".fleetcast/state"
+    step_seconds: int = 300
+    context_steps: int = 288
+    grace_seconds: int = Field(60, ge=0, description="How late an event may be, in event time.")
+
+    # Inference worker
+    infer_group_id: str = "fleetcast-infer"
+    min_context_steps: int = Field(36, ge=1, description="Shortest context that gets a forecast.")
+    horizon_steps: int = 96
+    batch_size: int = Field(64, ge=1)
+    batch_deadline_ms: int = Field(200, ge=1)
+
+    # API and UI
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    ui_host: str = "127.0.0.1"
+    ui_port: int = 5006
+    api_token: SecretStr | None = None
+
+    log_level: str = "INFO"
+
+    def topic(self, role: str) -> str:
+        """The configured name of a catalogue topic, by role (metrics, control, ...)."""
+        return str(getattr(self, f"topic_{role}"))
+
+    @cached_property
+    def topic_names(self) -> dict[str, str]:
+        return {spec.role: self.topic(spec.role) for spec in TOPICS}
+
+    def kafka_security(self) -> dict[str, Any]:
+        """librdkafka security properties, shared by every confluent-kafka client."""
+        conf: dict[str, Any] = {"security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            conf["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            conf["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password:
+            conf["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_cafile:
+            conf["ssl.ca.location"] = self.kafka_ssl_cafile
+        return conf

@@ -1,0 +1,29 @@
+"""``python -m schemas``: regenerate the checked-in JSON Schema files from the models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from schemas.topics import TOPICS
+
+JSONSCHEMA_DIR = Path(__file__).parent / "jsonschema"
+
+
+def schema_file(spec_payload: type) -> Path:
+    return JSONSCHEMA_DIR / f"{spec_payload.__name__}.schema.json"
+
+
+def render(payload: type) -> str:
+    return json.dumps(payload.model_json_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    JSONSCHEMA_DIR.mkdir(exist_ok=True)
+    for spec in TOPICS:
+        schema_file(spec.payload).write_text(render(spec.payload))
+        print(f"wrote {schema_file(spec.payload)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""Alert lifecycle events on ``fleetcast.alerts``: the contract for external consumers.
+
+A server rising to ``warning`` or above opens an alert (``firing``); each change
+of severity while open is another ``firing`` event with the same ``alert_id``;
+falling back below ``warning`` closes it (``resolved``, same ``alert_id``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, Field
+
+from schemas.common import SCHEMA_VERSION, Payload, ServerId
+from schemas.profiles import Profile
+from schemas.severity import Severity
+
+AlertStatus = Literal["firing", "resolved"]
+
+
+class AlertEvent(Payload):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    alert_id: str = Field(description="Stable for one episode, from firing to resolved.")
+    server_id: ServerId
+    profile: Profile
+    status: AlertStatus
+    severity: Severity
+    risk_score: float = Field(ge=0, le=100)
+    metric: str | None = Field(description="The metric driving the risk.")
+    summary: str
+    predicted_breach_at: AwareDatetime | None
+    issued_at: AwareDatetime
+    model_version: str

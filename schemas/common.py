@@ -1,0 +1,67 @@
+"""Pieces shared by several payloads: the metric list, server ids, encoding."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Final, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+SCHEMA_VERSION: Final = 1
+
+#: Every metric a server reports, in the order used by windows and forecasts.
+METRICS: Final = (
+    "cpu_pct",
+    "mem_pct",
+    "disk_pct",
+    "net_in_mbps",
+    "net_out_mbps",
+    "latency_ms",
+    "error_rate",
+)
+MetricName = Literal[
+    "cpu_pct", "mem_pct", "disk_pct", "net_in_mbps", "net_out_mbps", "latency_ms", "error_rate"
+]
+
+#: Physical bounds per metric: anything outside is a broken sensor or a hostile sender.
+METRIC_BOUNDS: Final[dict[str, tuple[float, float]]] = {
+    "cpu_pct": (0.0, 100.0),
+    "mem_pct": (0.0, 100.0),
+    "disk_pct": (0.0, 100.0),
+    "net_in_mbps": (0.0, 1_000_000.0),
+    "net_out_mbps": (0.0, 1_000_000.0),
+    "latency_ms": (0.0, 3_600_000.0),
+    "error_rate": (0.0, 1.0),
+}
+
+SERVER_ID_MAX_LEN: Final = 64
+_SERVER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _check_server_id(value: str) -> str:
+    if not value:
+        raise ValueError("server_id is empty")
+    if len(value) > SERVER_ID_MAX_LEN:
+        raise ValueError(f"server_id longer than {SERVER_ID_MAX_LEN} characters")
+    if not _SERVER_ID_RE.match(value):
+        raise ValueError(
+            "server_id may hold only letters, digits, '.', '_' and '-' and must start "
+            "with a letter or digit"
+        )
+    return value
+
+
+ServerId = Annotated[str, AfterValidator(_check_server_id)]
+
+
+class Payload(BaseModel):
+    """Base of every payload: strict about unknown fields, JSON in and out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Payload:
+        return cls.model_validate_json(raw)

@@ -1,0 +1,49 @@
+"""Shared fixtures: one embedded broker per test session, unique topics per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from fleetcast.broker import EmbeddedBroker, free_port
+from fleetcast.kafka import ensure_topics
+from fleetcast.settings import Settings
+from schemas.topics import TOPICS
+
+
+@pytest.fixture(scope="session")
+def broker() -> Iterator[EmbeddedBroker]:
+    with EmbeddedBroker(port=free_port()) as running:
+        yield running
+
+
+SettingsFactory = Callable[..., Settings]
+
+
+@pytest.fixture
+def make_settings(broker: EmbeddedBroker, tmp_path: Any) -> SettingsFactory:
+    """Settings on the session broker with topic names and group ids unique to the call."""
+
+    def factory(**overrides: Any) -> Settings:
+        tag = uuid.uuid4().hex[:10]
+        fields: dict[str, Any] = {
+            "kafka_bootstrap_servers": broker.bootstrap,
+            "process_app_id": f"process-{tag}",
+            "infer_group_id": f"infer-{tag}",
+            "state_dir": str(tmp_path / f"state-{tag}"),
+        }
+        fields |= {f"topic_{spec.role}": f"t{tag}.{spec.role}" for spec in TOPICS}
+        fields |= overrides
+        settings = Settings(**fields)
+        ensure_topics(settings)
+        return settings
+
+    return factory
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory) -> Settings:
+    return make_settings()

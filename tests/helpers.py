@@ -1,0 +1,45 @@
+"""Test helpers that read topics with a plain external consumer, as any client would."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from confluent_kafka import Message
+
+from fleetcast.kafka import make_consumer
+from fleetcast.settings import Settings
+
+
+class TopicReader:
+    """Reads a topic from the beginning with its own consumer group."""
+
+    def __init__(self, settings: Settings, topic: str) -> None:
+        self._consumer = make_consumer(settings, f"reader-{uuid.uuid4().hex[:8]}")
+        self._consumer.subscribe([topic])
+        self.messages: list[Message] = []
+
+    def poll(self, timeout_s: float = 0.5) -> list[Message]:
+        fresh = [
+            m for m in self._consumer.consume(num_messages=1000, timeout=timeout_s)
+            if m.error() is None
+        ]
+        self.messages.extend(fresh)
+        return fresh
+
+    def wait_for(
+        self, predicate: Callable[[list[Message]], bool], timeout_s: float
+    ) -> list[Message]:
+        """Poll until ``predicate(all messages so far)`` holds; fails the test on time-out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.poll(0.5)
+            if predicate(self.messages):
+                return self.messages
+        raise AssertionError(
+            f"condition not met within {timeout_s} s; {len(self.messages)} messages seen"
+        )
+
+    def close(self) -> None:
+        self._consumer.close()
