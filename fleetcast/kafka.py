@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer
@@ -86,27 +85,14 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
 
 
 def dead_letter(
-    settings: Settings,
-    producer: Producer,
-    *,
-    stage: str,
-    reason: str,
-    source_topic: str,
-    value: bytes | None,
-    key: bytes | None = None,
-    partition: int | None = None,
+    settings: Settings, producer: Producer, *, stage: str, reason: str, source_topic: str,
+    value: bytes | None, key: bytes | None = None, partition: int | None = None,
     offset: int | None = None,
 ) -> DeadLetter:
     """Publish a rejected input with its reason and original bytes; never raises on content."""
-    letter = DeadLetter(
-        stage=stage,
-        reason=reason[:2000],
-        source_topic=source_topic,
-        partition=partition,
-        offset=offset,
-        key_b64=DeadLetter.encode(key) if key is not None else None,
-        payload_b64=DeadLetter.encode(value),
-        rejected_at=datetime.now(UTC),
+    letter = DeadLetter.reject(
+        stage=stage, reason=reason, source_topic=source_topic, value=value, key=key,
+        partition=partition, offset=offset,
     )
     producer.produce(settings.topic_deadletter, value=letter.to_bytes())
     log.warning(

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     step_seconds: int = 300
     context_steps: int = 288
     grace_seconds: int = Field(60, ge=0, description="How late an event may be, in event time.")
+    max_event_skew_days: float = Field(400, gt=0, description="Reject timestamps this far off.")
+    # The embedded broker holds a JoinGroup for about half the rebalance timeout.
+    process_session_timeout_s: float = Field(4.0, gt=0)
 
     # Inference worker
     infer_group_id: str = "fleetcast-infer"

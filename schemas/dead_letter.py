@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, Field
@@ -24,6 +25,30 @@ class DeadLetter(Payload):
     @staticmethod
     def encode(raw: bytes | None) -> str:
         return base64.b64encode(raw or b"").decode()
+
+    @classmethod
+    def reject(
+        cls,
+        *,
+        stage: str,
+        reason: str,
+        source_topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        partition: int | None = None,
+        offset: int | None = None,
+    ) -> DeadLetter:
+        """The dead letter for one rejected message, stamped now."""
+        return cls(
+            stage=stage,
+            reason=reason[:2000],
+            source_topic=source_topic,
+            partition=partition,
+            offset=offset,
+            key_b64=cls.encode(key) if key is not None else None,
+            payload_b64=cls.encode(value),
+            rejected_at=datetime.now(UTC),
+        )
 
     def payload(self) -> bytes:
         return base64.b64decode(self.payload_b64)

@@ -1,0 +1,187 @@
+"""The producer service: the simulated fleet's metrics on Kafka, backfilled, then live.
+
+At start the simulated clock is set to the wall clock. The last
+``backfill_hours`` are produced at once, so downstream services have history
+to work with straight away; after that simulated time runs ``speed`` times
+faster than real time and each simulated minute's events go out when that
+minute comes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from types import FrameType
+from typing import Final
+
+from confluent_kafka import KafkaError, Message, Producer
+
+from fleetcast.kafka import ensure_topics, make_producer
+from fleetcast.settings import Settings
+from producers.backpressure import produce_patiently
+from producers.control import ControlHandler, open_control_consumer
+from producers.fleet import default_fleet
+from producers.simulator import FleetSimulator
+from schemas.metric_event import MetricEvent
+
+log = logging.getLogger(__name__)
+
+_MINUTE: Final = timedelta(minutes=1)
+#: Longest real wait between checks for commands and for ``stop``.
+_MAX_WAIT_S: Final = 0.2
+#: Serve delivery reports at least this often (in produced messages).
+_POLL_EVERY: Final = 1_000
+_REPORT_EVERY_S: Final = 60.0
+_FLUSH_TIMEOUT_S: Final = 10.0
+
+
+class MetricPublisher:
+    """Puts metric events on the metrics topic keyed by server id, counting what happens."""
+
+    def __init__(self, settings: Settings, producer: Producer, stop: threading.Event) -> None:
+        self._topic = settings.topic_metrics
+        self._producer = producer
+        self._stop = stop
+        self.produced = 0
+        self.failed = 0
+
+    def send(self, events: list[MetricEvent]) -> None:
+        for event in events:
+            key, value = event.server_id.encode(), event.to_bytes()
+            produce = partial(self._producer.produce, self._topic, key=key, value=value,
+                              on_delivery=self._delivered)
+            if not produce_patiently(self._producer, self._stop, produce):
+                return  # stopping while the queue is full: the rest is dropped
+            self.produced += 1
+            if self.produced % _POLL_EVERY == 0:
+                self._producer.poll(0)
+
+    def poll(self) -> None:
+        """Serve delivery reports without waiting."""
+        self._producer.poll(0)
+
+    def _delivered(self, error: KafkaError | None, _message: Message) -> None:
+        if error is None:
+            return
+        self.failed += 1
+        # One line per thousand failures: a long outage must not flood the log.
+        if self.failed % 1_000 == 1:
+            log.error("metric events not delivered (%d so far): %s", self.failed, error)
+
+
+def _install_signal_handlers(stop: threading.Event) -> Callable[[], None]:
+    """Make SIGINT/SIGTERM set ``stop``; returns the undo. Only the main thread may do this."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            if old is not None:
+                signal.signal(sig, old)
+
+    return restore
+
+
+def _backfill(
+    simulator: FleetSimulator, publisher: MetricPublisher, minutes: int, stop: threading.Event
+) -> None:
+    for events in simulator.step(minutes):
+        if stop.is_set():
+            return
+        publisher.send(events)
+
+
+def _live(
+    simulator: FleetSimulator,
+    publisher: MetricPublisher,
+    control: ControlHandler,
+    *,
+    clock: Callable[[], datetime],
+    speed: float,
+    stop: threading.Event,
+) -> None:
+    """Emit each simulated minute when the simulated clock reaches it; handle commands between."""
+    next_report = time.monotonic() + _REPORT_EVERY_S
+    while not stop.is_set():
+        now = clock()
+        due = simulator.next_time
+        if due <= now:
+            # Behind (a slow broker, a huge fleet): catch up minute by minute,
+            # still reading commands between minutes.
+            publisher.send(simulator.events_at(due))
+            control.poll(0)
+            continue
+        control.poll(min((due - now).total_seconds() / speed, _MAX_WAIT_S))
+        publisher.poll()
+        if time.monotonic() >= next_report:
+            next_report += _REPORT_EVERY_S
+            log.info("produced %d events, simulated time %s, %d server(s) in a scenario",
+                     publisher.produced, simulator.now, len(simulator.active_overrides()))
+
+
+def run(
+    settings: Settings, stop: threading.Event | None = None, *, start: datetime | None = None
+) -> None:
+    """Run the producer until ``stop`` is set (or SIGINT/SIGTERM, from the main thread).
+
+    ``start`` is the simulated time at start-up (the wall clock when None);
+    tests pin it to get exact backfill boundaries.
+    """
+    stop = stop or threading.Event()
+    restore_signals = _install_signal_handlers(stop)
+    try:
+        ensure_topics(settings)
+        started = time.monotonic()
+        sim_start = (start or datetime.now(UTC)).astimezone(UTC)
+
+        def clock() -> datetime:
+            return sim_start + timedelta(seconds=(time.monotonic() - started) * settings.speed)
+
+        # The backfill covers the minutes up to and including the current one.
+        minutes = round(settings.backfill_hours * 60)
+        current_minute = sim_start.replace(second=0, microsecond=0)
+        simulator = FleetSimulator(default_fleet(settings.servers), seed=settings.seed,
+                                   start=current_minute - (minutes - 1) * _MINUTE)
+        log.info("producing %d servers to %s: speed %gx, backfill %g h (%d events), seed %d",
+                 len(simulator.server_ids), settings.topic_metrics, settings.speed,
+                 settings.backfill_hours, minutes * len(simulator.server_ids), settings.seed)
+
+        producer = make_producer(settings)
+        # Positioned before the backfill, so commands sent during it are applied after.
+        consumer = open_control_consumer(settings)
+        publisher = MetricPublisher(settings, producer, stop)
+        control = ControlHandler(settings, consumer, producer, simulator, stop)
+        try:
+            _backfill(simulator, publisher, minutes, stop)
+            log.info("backfill done: %d events up to %s", publisher.produced, simulator.now)
+            _live(simulator, publisher, control, clock=clock, speed=settings.speed, stop=stop)
+        finally:
+            consumer.close()
+            unsent = producer.flush(_FLUSH_TIMEOUT_S)
+            log.info("stopped: %d events produced, %d not delivered, %d left unsent; "
+                     "%d commands applied, %d rejected", publisher.produced, publisher.failed,
+                     unsent, control.applied, control.rejected)
+    finally:
+        restore_signals()
+
+
+def main() -> None:
+    # Every field has a default (or comes from the environment); mypy without the
+    # pydantic plugin cannot see that.
+    settings = Settings()  # type: ignore[call-arg]
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    run(settings)

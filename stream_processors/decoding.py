@@ -1,0 +1,51 @@
+"""Turning raw metric messages into validated events, or a clear reason why not."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pydantic import ValidationError
+
+from schemas.metric_event import MAX_EVENT_BYTES, MetricEvent
+
+
+class RejectedInput(ValueError):
+    """An input that cannot be used; ``str(exc)`` is the reason for the dead letter."""
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def decode_metric_event(
+    key: bytes | None,
+    value: bytes | None,
+    *,
+    now: datetime | None = None,
+    max_skew: timedelta = timedelta(days=400),
+) -> MetricEvent:
+    """Validate one message from ``fleetcast.metrics``; raises ``RejectedInput`` with the reason."""
+    if value is None:
+        raise RejectedInput("empty message (no value)")
+    if len(value) > MAX_EVENT_BYTES:
+        raise RejectedInput(f"message of {len(value)} bytes exceeds the {MAX_EVENT_BYTES}-byte cap")
+    try:
+        event = MetricEvent.model_validate_json(value)
+    except ValidationError as exc:
+        raise RejectedInput(f"invalid metric event: {describe_validation_error(exc)}") from None
+    if key is not None and key != event.server_id.encode():
+        raise RejectedInput(
+            f"message key {key[:80]!r} does not match server_id {event.server_id!r}; "
+            "metrics must be keyed by server_id so one worker owns each server"
+        )
+    now = now or datetime.now(UTC)
+    if abs(event.timestamp - now) > max_skew:
+        raise RejectedInput(
+            f"timestamp {event.timestamp.isoformat()} is more than {max_skew.days} days "
+            f"from now ({now.isoformat()})"
+        )
+    return event

@@ -1,0 +1,21 @@
+"""The changelog-backed table of per-server window state (see ``windowing.new_state``)."""
+
+from __future__ import annotations
+
+import faust
+
+from fleetcast.settings import Settings
+
+
+def declare(app: faust.App, settings: Settings, partitions: int) -> faust.TableT:
+    # Co-partitioned with the metrics topic (same key, same partition count),
+    # so each worker owns the state of exactly the servers it consumes.
+    return app.Table(
+        "windows",
+        default=None,
+        schema=faust.Schema(
+            key_type=str, value_type=dict, key_serializer="json", value_serializer="json"
+        ),
+        partitions=partitions,
+        help="Per-server 24 h step history, open steps and watermark.",
+    )

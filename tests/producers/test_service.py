@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import Message
+
+from fleetcast.control import publish_scenario
+from fleetcast.kafka import make_producer
+from fleetcast.settings import Settings
+from producers.fleet import default_fleet
+from producers.service import run
+from schemas.dead_letter import DeadLetter
+from schemas.metric_event import MetricEvent
+from tests.conftest import SettingsFactory
+from tests.helpers import TopicReader
+
+pytestmark = pytest.mark.broker
+
+#: The simulated "now" the service starts at: the backfill covers 09:01-10:00.
+START = datetime(2024, 6, 3, 10, 0, 30, tzinfo=UTC)
+LAST_BACKFILLED = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+WAIT_S = 20.0
+
+
+class Running:
+    """The service in a thread; remembers an exception so the test fails on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            run(self.settings, self.stop, start=START)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def shut_down(self) -> None:
+        self.stop.set()
+        self.thread.join(15)
+        assert not self.thread.is_alive(), "the service did not stop"
+        assert self.error is None, f"the service failed: {self.error!r}"
+
+
+@pytest.fixture
+def start_service(make_settings: SettingsFactory) -> Iterator[Callable[..., Running]]:
+    running: list[Running] = []
+
+    def start(**overrides: Any) -> Running:
+        service = Running(make_settings(**overrides))
+        running.append(service)
+        return service
+
+    yield start
+    for service in running:
+        service.shut_down()
+
+
+@pytest.fixture
+def reader_for() -> Iterator[Callable[[Settings, str], TopicReader]]:
+    readers: list[TopicReader] = []
+
+    def open_reader(settings: Settings, topic: str) -> TopicReader:
+        reader = TopicReader(settings, topic)
+        readers.append(reader)
+        return reader
+
+    yield open_reader
+    for reader in readers:
+        reader.close()
+
+
+def by_server(messages: list[Message]) -> dict[str, list[MetricEvent]]:
+    events: dict[str, list[MetricEvent]] = defaultdict(list)
+    for message in messages:
+        event = MetricEvent.model_validate_json(message.value() or b"")
+        assert message.key() == event.server_id.encode()
+        events[event.server_id].append(event)
+    return events
+
+
+def live_for_all(servers: list[str], after: datetime) -> Callable[[list[Message]], bool]:
+    """Every server has an event later than ``after``."""
+
+    def predicate(messages: list[Message]) -> bool:
+        events = by_server(messages)
+        return all(any(e.timestamp > after for e in events.get(s, [])) for s in servers)
+
+    return predicate
+
+
+def test_backfills_the_last_hour_then_goes_live(
+    start_service: Callable[..., Running],
+    reader_for: Callable[[Settings, str], TopicReader],
+) -> None:
+    service = start_service(servers=3, speed=600, backfill_hours=1)
+    fleet = default_fleet(3)
+    metrics = reader_for(service.settings, service.settings.topic_metrics)
+    metrics.wait_for(live_for_all(fleet, LAST_BACKFILLED + 3 * MINUTE), WAIT_S)
+
+    events = by_server(metrics.messages)
+    assert sorted(events) == sorted(fleet)
+    for server in fleet:
+        stamps = [e.timestamp for e in events[server]]
+        backfill = [t for t in stamps if t <= LAST_BACKFILLED]
+        assert backfill == [LAST_BACKFILLED - (59 - k) * MINUTE for k in range(60)]
+        # One event per simulated minute, in order, straight on into live.
+        assert all(b - a == MINUTE for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def test_control_command_turns_one_server_critical(
+    start_service: Callable[..., Running],
+    reader_for: Callable[[Settings, str], TopicReader],
+) -> None:
+    service = start_service(servers=3, speed=600, backfill_hours=0.5)
+    settings = service.settings
+    metrics = reader_for(settings, settings.topic_metrics)
+    metrics.wait_for(live_for_all(default_fleet(3), LAST_BACKFILLED), WAIT_S)
+
+    producer = make_producer(settings)
+    publish_scenario(settings, producer, "critical", ["ppdb001", "ppweb042"])
+
+    def critical(event: MetricEvent) -> bool:
+        assert event.cpu_pct is not None and event.mem_pct is not None
+        assert event.error_rate is not None
+        return event.cpu_pct >= 97 and event.mem_pct >= 97 and event.error_rate >= 0.1
+
+    def db_and_newcomer_critical(messages: list[Message]) -> bool:
+        events = by_server(messages)
+        return all(any(critical(e) for e in events.get(s, [])) for s in ("ppdb001", "ppweb042"))
+
+    metrics.wait_for(db_and_newcomer_critical, WAIT_S)
+    events = by_server(metrics.messages)
+    assert not any(critical(e) for e in events["ppdb001"] if e.timestamp <= LAST_BACKFILLED)
+    first_critical = next(e for e in events["ppdb001"] if critical(e))
+    latency_before = max(e.latency_ms or 0 for e in events["ppdb001"][:30])
+    assert (first_critical.latency_ms or 0) > 3 * latency_before
+    for healthy in ("ppml0001", "ppweb001"):
+        assert all((e.cpu_pct or 0) < 85 and (e.error_rate or 0) < 0.02 for e in events[healthy])
+
+
+def test_invalid_commands_are_dead_lettered_and_production_goes_on(
+    start_service: Callable[..., Running],
+    reader_for: Callable[[Settings, str], TopicReader],
+) -> None:
+    service = start_service(servers=2, speed=600, backfill_hours=0.2)
+    settings = service.settings
+    metrics = reader_for(settings, settings.topic_metrics)
+    metrics.wait_for(live_for_all(default_fleet(2), LAST_BACKFILLED), WAIT_S)
+
+    garbage = [b"\xff\x00 not json " + uuid.uuid4().bytes, b'{"scenario": "explode"}']
+    producer = make_producer(settings)
+    for raw in garbage:
+        producer.produce(settings.topic_control, value=raw)
+    producer.flush(10)
+
+    letters_reader = reader_for(settings, settings.topic_deadletter)
+    messages = letters_reader.wait_for(lambda m: len(m) >= len(garbage), WAIT_S)
+    letters = [DeadLetter.model_validate_json(m.value() or b"") for m in messages]
+    assert [letter.payload() for letter in letters] == garbage
+    for letter in letters:
+        assert letter.stage == "produce"
+        assert letter.source_topic == settings.topic_control
+        assert letter.reason.startswith("invalid control event")
+    assert "scenario" in letters[1].reason
+
+    metrics.poll(0.5)
+    latest = max(e.timestamp for e in by_server(metrics.messages)["ppml0001"])
+    metrics.wait_for(live_for_all(default_fleet(2), latest + 5 * MINUTE), WAIT_S)
+    assert service.thread.is_alive()

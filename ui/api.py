@@ -1,0 +1,210 @@
+"""The HTTP API: the fleet view for other tools, and operator commands behind a bearer token.
+
+Settings, state and producer are dependencies (``Annotated`` aliases, as in
+the FastAPI full-stack template) so tests swap them by passing them to
+``create_app``; routes stay thin and the logic lives in ``FleetState`` and
+``fleetcast.control``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import uvicorn
+from confluent_kafka import KafkaException, Producer
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from fleetcast import __version__
+from fleetcast.control import publish_scenario
+from fleetcast.settings import Settings
+from schemas.alert import AlertEvent, AlertStatus
+from schemas.control_event import ControlEvent
+from schemas.severity import Severity
+from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
+from ui.fleet_state import FleetFeed, FleetState, shared_feed
+from ui.shared import shared_producer
+
+log = logging.getLogger(__name__)
+
+# -- dependencies -----------------------------------------------------------------------------
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_state(request: Request) -> FleetState:
+    state: FleetState = request.app.state.fleet
+    return state
+
+
+StateDep = Annotated[FleetState, Depends(get_state)]
+
+
+def get_producer(request: Request, settings: SettingsDep) -> Producer:
+    # Built on first use so that read-only deployments never open a producer.
+    producer: Producer | None = request.app.state.producer
+    return producer if producer is not None else shared_producer(settings)
+
+
+ProducerDep = Annotated[Producer, Depends(get_producer)]
+
+_bearer = HTTPBearer(
+    auto_error=False,  # the checks below answer 401/403 with a reason instead
+    description="The operator token configured as FLEETCAST_API_TOKEN.",
+)
+
+
+def require_operator(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Allow writes only with ``Authorization: Bearer <api_token>``; none without a token set."""
+    expected = settings.api_token.get_secret_value() if settings.api_token else ""
+    if not expected:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "writes are disabled: no API token is configured (set FLEETCAST_API_TOKEN)",
+        )
+    unauthorized = HTTPException(
+        status.HTTP_401_UNAUTHORIZED,
+        "a valid bearer token is required",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+    if credentials is None:
+        raise unauthorized
+    # Bytes, because compare_digest rejects non-ASCII str; constant time against timing probes.
+    if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
+        raise unauthorized
+
+
+OperatorDep = Depends(require_operator)
+
+# -- routes -----------------------------------------------------------------------------------
+
+router = APIRouter()
+
+_AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong bearer token."},
+    403: {"description": "Writes are disabled: no API token is configured."},
+    503: {"description": "The command could not be handed to Kafka."},
+}
+
+
+@router.get("/health", summary="Liveness and a summary of the view", tags=["status"])
+def health(request: Request, state: StateDep) -> Health:
+    feed: FleetFeed | None = request.app.state.feed
+    return Health.of(state, feed)
+
+
+@router.get(
+    "/fleet",
+    summary="Every server, highest risk first",
+    description="The latest forecast of each server, reduced to its risk and severity.",
+    tags=["fleet"],
+)
+def fleet(state: StateDep) -> list[FleetRow]:
+    return [FleetRow.model_validate(row) for row in state.fleet()]
+
+
+@router.get(
+    "/servers/{server_id}",
+    summary="One server's latest forecast and severity history",
+    responses={404: {"description": "No forecast has been seen for this server."}},
+    tags=["fleet"],
+)
+def server(server_id: str, state: StateDep) -> ServerDetail:
+    forecast = state.server(server_id)
+    if forecast is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown server {server_id!r}")
+    return ServerDetail.model_validate(
+        {"forecast": forecast, "history": state.history(server_id)}
+    )
+
+
+@router.get(
+    "/alerts",
+    summary="Alerts, newest first",
+    description="The latest event of each alert episode, optionally filtered.",
+    tags=["alerts"],
+)
+def alerts(
+    state: StateDep,
+    alert_status: Annotated[AlertStatus | None, Query(alias="status")] = None,
+    severity: Severity | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> list[AlertEvent]:
+    rows = state.alerts(status=alert_status, severity=severity, limit=limit)
+    return [AlertEvent.model_validate(row) for row in rows]
+
+
+@router.post(
+    "/scenario",
+    summary="Set a simulator scenario",
+    description="Publishes a `set_scenario` command on the control topic; "
+    "no servers means the whole fleet. Requires the operator bearer token.",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=_AUTH_RESPONSES,
+    dependencies=[OperatorDep],
+    tags=["control"],
+)
+def scenario(
+    body: ScenarioRequest, settings: SettingsDep, producer: ProducerDep
+) -> ControlEvent:
+    try:
+        return publish_scenario(settings, producer, body.scenario, body.servers)
+    except (KafkaException, BufferError) as exc:
+        log.warning("scenario command not published: %s", exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "could not publish the command"
+        ) from exc
+
+
+# -- app --------------------------------------------------------------------------------------
+
+
+def create_app(
+    settings: Settings, state: FleetState | None = None, producer: Producer | None = None
+) -> FastAPI:
+    """The API over ``state``; without one it serves the process's shared Kafka feed."""
+    feed = shared_feed(settings) if state is None else None
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The feed is shared with any dashboard in this process, so it is
+        # started here but never stopped: it is a daemon thread.
+        if feed is not None:
+            feed.start()
+        yield
+
+    app = FastAPI(
+        title="fleetcast",
+        version=__version__,
+        description="Forecast-driven view of a server fleet, its alerts and simulator control.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.feed = feed
+    app.state.fleet = feed.state if feed is not None else state
+    app.state.producer = producer
+    app.include_router(router)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the API on ``api_host:api_port`` until interrupted."""
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
