@@ -13,8 +13,19 @@ from schemas.control_event import ControlEvent
 def publish_scenario(
     settings: Settings, producer: Producer, scenario: str, servers: Sequence[str] = ()
 ) -> ControlEvent:
-    """Validate and publish a ``set_scenario`` command; raises ``ValueError`` if invalid."""
+    """Validate and publish a ``set_scenario`` command.
+
+    Raises ``pydantic.ValidationError`` if invalid, ``ControlNotDelivered`` if Kafka did not take it.
+    """
     event = ControlEvent.model_validate({"scenario": scenario, "servers": list(servers)})
     producer.produce(settings.topic_control, value=event.to_bytes())
-    producer.flush(10)
+    if producer.flush(10):
+        raise ControlNotDelivered(
+            f"the {scenario} command was not acknowledged by Kafka at "
+            f"{settings.kafka_bootstrap_servers} within 10 s"
+        )
     return event
+
+
+class ControlNotDelivered(RuntimeError):
+    """Kafka did not acknowledge a control command in time."""

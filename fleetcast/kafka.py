@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Message, Producer
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fleetcast.settings import Settings
@@ -119,3 +119,12 @@ def drain(consumer: Consumer, timeout_s: float, max_messages: int = 1_000) -> It
             log.warning("consumer error: %s", message.error())
             continue
         yield message
+
+
+def commit(consumer: Consumer) -> None:
+    """Commit the consumer's positions synchronously; nothing consumed yet is not an error."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._NO_OFFSET:
+            raise

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     grace_seconds: int = Field(60, ge=0, description="How late an event may be, in event time.")
     max_event_skew_days: float = Field(400, gt=0, description="Reject timestamps this far off.")
     # The embedded broker holds a JoinGroup for about half the rebalance timeout.
-    process_session_timeout_s: float = Field(4.0, gt=0)
+    process_session_timeout_s: float = Field(6.0, ge=6, description="Kafka refuses less than 6 s.")
 
     # Inference worker
     infer_group_id: str = "fleetcast-infer"

@@ -31,6 +31,10 @@ MULTIPLICATIVE: Final = np.array([name in ("net_in_mbps", "net_out_mbps", "laten
 LOWER: Final = np.array([METRIC_BOUNDS[name][0] for name in METRICS])
 UPPER: Final = np.array([METRIC_BOUNDS[name][1] for name in METRICS])
 
+#: Relative spread of one server's levels around its profile's (memory is tight: a
+#: database's normal 85-92 % must not drift towards full).
+SERVER_SPREAD: Final = np.array([0.04, 0.01, 0.05, 0.1, 0.1, 0.1, 0.1])
+
 #: Decimal places per metric in published events.
 DECIMALS: Final = np.array([2, 2, 2, 2, 2, 2, 5])
 

@@ -74,7 +74,7 @@ class MetricPublisher:
             log.error("metric events not delivered (%d so far): %s", self.failed, error)
 
 
-def _install_signal_handlers(stop: threading.Event) -> Callable[[], None]:
+def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
     """Make SIGINT/SIGTERM set ``stop``; returns the undo. Only the main thread may do this."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
@@ -141,7 +141,7 @@ def run(
     tests pin it to get exact backfill boundaries.
     """
     stop = stop or threading.Event()
-    restore_signals = _install_signal_handlers(stop)
+    restore_signals = stop_on_signals(stop)
     try:
         ensure_topics(settings)
         started = time.monotonic()

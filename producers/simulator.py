@@ -28,6 +28,7 @@ from producers.baselines import (
     MULTIPLICATIVE,
     PHI,
     PROFILE_BASELINES,
+    SERVER_SPREAD,
     UPPER,
     business_load,
     profile_arrays,
@@ -53,9 +54,6 @@ FLEET_SHARE: Final[dict[str, float]] = {"degrading": 0.25, "critical": 0.5}
 #: Simulations that are not told when to start begin on a Monday at midnight.
 DEFAULT_START: Final = datetime(2024, 1, 1, tzinfo=UTC)
 
-#: Relative per-server spread of the baseline levels, per metric (memory is tight:
-#: a database's normal 85-92 % must not drift towards full).
-_JITTER: Final = np.array([0.04, 0.01, 0.05, 0.1, 0.1, 0.1, 0.1])
 #: Noise shrinks as a metric nears its scenario target: a pegged CPU sits at 99 %.
 _NOISE_DAMPING: Final = 0.85
 _NOISE_CLIP: Final = 3.0
@@ -101,7 +99,7 @@ def _healthy_servers(profiles: Sequence[str], rng: np.random.Generator) -> _Serv
     n, m = len(profiles), len(METRICS)
     levels = np.array([_PROFILE_LEVELS[p] for p in profiles]).reshape(n, 3, m)
     quiet, busy, noise = levels[:, 0], levels[:, 1], levels[:, 2]
-    spread = 1.0 + rng.uniform(-1.0, 1.0, size=(n, m)) * _JITTER
+    spread = 1.0 + rng.uniform(-1.0, 1.0, size=(n, m)) * SERVER_SPREAD
     baselines = [PROFILE_BASELINES[p] for p in profiles]
     return _Servers(
         quiet=quiet * spread,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 SCHEMA_VERSION: Final = 1
 
@@ -65,3 +65,12 @@ class Payload(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> Payload:
         return cls.model_validate_json(raw)
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    """A one-line, operator-readable account of why a payload was refused."""
+    parts = []
+    for error in exc.errors()[:limit]:
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

@@ -6,19 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from schemas.common import describe_validation_error
 from schemas.metric_event import MAX_EVENT_BYTES, MetricEvent
 
 
 class RejectedInput(ValueError):
     """An input that cannot be used; ``str(exc)`` is the reason for the dead letter."""
-
-
-def describe_validation_error(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(p) for p in error["loc"]) or "payload"
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
 
 
 def decode_metric_event(

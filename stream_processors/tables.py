@@ -13,9 +13,9 @@ def declare(app: faust.App, settings: Settings, partitions: int) -> faust.TableT
     return app.Table(
         "windows",
         default=None,
-        schema=faust.Schema(
-            key_type=str, value_type=dict, key_serializer="json", value_serializer="json"
-        ),
+        # Plain JSON with no key/value types: typed values go through
+        # ``Model.from_data`` on changelog recovery, which a dict does not have.
+        schema=faust.Schema(key_serializer="json", value_serializer="json"),
         partitions=partitions,
         help="Per-server 24 h step history, open steps and watermark.",
     )

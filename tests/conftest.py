@@ -12,6 +12,7 @@ from fleetcast.broker import EmbeddedBroker, free_port
 from fleetcast.kafka import ensure_topics
 from fleetcast.settings import Settings
 from schemas.topics import TOPICS
+from tests.helpers import TopicReader
 
 
 @pytest.fixture(scope="session")
@@ -47,3 +48,18 @@ def make_settings(broker: EmbeddedBroker, tmp_path: Any) -> SettingsFactory:
 @pytest.fixture
 def settings(make_settings: SettingsFactory) -> Settings:
     return make_settings()
+
+
+@pytest.fixture
+def read_topic() -> Iterator[Callable[[Settings, str], TopicReader]]:
+    """Opens external readers of topics; closes them before the test ends."""
+    readers: list[TopicReader] = []
+
+    def open_reader(settings: Settings, topic: str) -> TopicReader:
+        reader = TopicReader(settings, topic)
+        readers.append(reader)
+        return reader
+
+    yield open_reader
+    for reader in readers:
+        reader.close()

@@ -43,3 +43,40 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class ServiceProcess:
+    """A ``fleetcast <command>`` child process configured by ``settings`` through its env."""
+
+    def __init__(self, settings: Settings, *command: str, log_path: str | None = None) -> None:
+        import subprocess
+        import sys
+
+        from fleetcast.stack import child_env
+
+        self.command = command
+        self._log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "fleetcast.cli", *command],
+            env=child_env(settings), stdout=self._log, stderr=self._log,
+        )
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no final commit, like a crashed host."""
+        if self.alive():
+            self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except Exception:
+                self.process.kill()
+                self.process.wait()
+        if hasattr(self._log, "close"):
+            self._log.close()

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleetcast import __version__
-from fleetcast.control import publish_scenario
+from fleetcast.control import ControlNotDelivered, publish_scenario
 from fleetcast.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
 from schemas.control_event import ControlEvent
@@ -57,6 +57,14 @@ def get_producer(request: Request, settings: SettingsDep) -> Producer:
 
 
 ProducerDep = Annotated[Producer, Depends(get_producer)]
+
+
+def get_feed(request: Request) -> FleetFeed | None:
+    feed: FleetFeed | None = request.app.state.feed
+    return feed
+
+
+FeedDep = Annotated[FleetFeed | None, Depends(get_feed)]
 
 _bearer = HTTPBearer(
     auto_error=False,  # the checks below answer 401/403 with a reason instead
@@ -101,8 +109,7 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/health", summary="Liveness and a summary of the view", tags=["status"])
-def health(request: Request, state: StateDep) -> Health:
-    feed: FleetFeed | None = request.app.state.feed
+def health(state: StateDep, feed: FeedDep) -> Health:
     return Health.of(state, feed)
 
 
@@ -162,7 +169,7 @@ def scenario(
 ) -> ControlEvent:
     try:
         return publish_scenario(settings, producer, body.scenario, body.servers)
-    except (KafkaException, BufferError) as exc:
+    except (KafkaException, BufferError, ControlNotDelivered) as exc:
         log.warning("scenario command not published: %s", exc)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "could not publish the command"

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import itertools
+import os
+import signal
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Message
@@ -14,13 +20,12 @@ from fleetcast.control import publish_scenario
 from fleetcast.kafka import make_producer
 from fleetcast.settings import Settings
 from producers.fleet import default_fleet
-from producers.service import run
+from producers.service import run, stop_on_signals
 from schemas.dead_letter import DeadLetter
 from schemas.metric_event import MetricEvent
+from schemas.topics import TOPICS
 from tests.conftest import SettingsFactory
 from tests.helpers import TopicReader
-
-pytestmark = pytest.mark.broker
 
 #: The simulated "now" the service starts at: the backfill covers 09:01-10:00.
 START = datetime(2024, 6, 3, 10, 0, 30, tzinfo=UTC)
@@ -54,11 +59,11 @@ class Running:
 
 
 @pytest.fixture
-def start_service(make_settings: SettingsFactory) -> Iterator[Callable[..., Running]]:
+def start_service() -> Iterator[Callable[[Settings], Running]]:
     running: list[Running] = []
 
-    def start(**overrides: Any) -> Running:
-        service = Running(make_settings(**overrides))
+    def start(settings: Settings) -> Running:
+        service = Running(settings)
         running.append(service)
         return service
 
@@ -100,11 +105,13 @@ def live_for_all(servers: list[str], after: datetime) -> Callable[[list[Message]
     return predicate
 
 
+@pytest.mark.broker
 def test_backfills_the_last_hour_then_goes_live(
-    start_service: Callable[..., Running],
+    make_settings: SettingsFactory,
+    start_service: Callable[[Settings], Running],
     reader_for: Callable[[Settings, str], TopicReader],
 ) -> None:
-    service = start_service(servers=3, speed=600, backfill_hours=1)
+    service = start_service(make_settings(servers=3, speed=600, backfill_hours=1))
     fleet = default_fleet(3)
     metrics = reader_for(service.settings, service.settings.topic_metrics)
     metrics.wait_for(live_for_all(fleet, LAST_BACKFILLED + 3 * MINUTE), WAIT_S)
@@ -116,19 +123,23 @@ def test_backfills_the_last_hour_then_goes_live(
         backfill = [t for t in stamps if t <= LAST_BACKFILLED]
         assert backfill == [LAST_BACKFILLED - (59 - k) * MINUTE for k in range(60)]
         # One event per simulated minute, in order, straight on into live.
-        assert all(b - a == MINUTE for a, b in zip(stamps, stamps[1:], strict=False))
+        assert all(b - a == MINUTE for a, b in itertools.pairwise(stamps))
 
 
+@pytest.mark.broker
 def test_control_command_turns_one_server_critical(
-    start_service: Callable[..., Running],
+    make_settings: SettingsFactory,
+    start_service: Callable[[Settings], Running],
     reader_for: Callable[[Settings, str], TopicReader],
 ) -> None:
-    service = start_service(servers=3, speed=600, backfill_hours=0.5)
-    settings = service.settings
+    settings = make_settings(servers=3, speed=600, backfill_hours=0.5)
+    producer = make_producer(settings)
+    # Sent before the producer started: an old command, not replayed.
+    publish_scenario(settings, producer, "critical", ["ppml0001"])
+    start_service(settings)
     metrics = reader_for(settings, settings.topic_metrics)
     metrics.wait_for(live_for_all(default_fleet(3), LAST_BACKFILLED), WAIT_S)
 
-    producer = make_producer(settings)
     publish_scenario(settings, producer, "critical", ["ppdb001", "ppweb042"])
 
     def critical(event: MetricEvent) -> bool:
@@ -150,13 +161,16 @@ def test_control_command_turns_one_server_critical(
         assert all((e.cpu_pct or 0) < 85 and (e.error_rate or 0) < 0.02 for e in events[healthy])
 
 
+@pytest.mark.broker
 def test_invalid_commands_are_dead_lettered_and_production_goes_on(
-    start_service: Callable[..., Running],
+    make_settings: SettingsFactory,
+    start_service: Callable[[Settings], Running],
     reader_for: Callable[[Settings, str], TopicReader],
 ) -> None:
-    service = start_service(servers=2, speed=600, backfill_hours=0.2)
-    settings = service.settings
+    settings = make_settings(servers=2, speed=600, backfill_hours=0.2)
+    service = start_service(settings)
     metrics = reader_for(settings, settings.topic_metrics)
+    letters_reader = reader_for(settings, settings.topic_deadletter)  # joins meanwhile
     metrics.wait_for(live_for_all(default_fleet(2), LAST_BACKFILLED), WAIT_S)
 
     garbage = [b"\xff\x00 not json " + uuid.uuid4().bytes, b'{"scenario": "explode"}']
@@ -165,7 +179,6 @@ def test_invalid_commands_are_dead_lettered_and_production_goes_on(
         producer.produce(settings.topic_control, value=raw)
     producer.flush(10)
 
-    letters_reader = reader_for(settings, settings.topic_deadletter)
     messages = letters_reader.wait_for(lambda m: len(m) >= len(garbage), WAIT_S)
     letters = [DeadLetter.model_validate_json(m.value() or b"") for m in messages]
     assert [letter.payload() for letter in letters] == garbage
@@ -179,3 +192,50 @@ def test_invalid_commands_are_dead_lettered_and_production_goes_on(
     latest = max(e.timestamp for e in by_server(metrics.messages)["ppml0001"])
     metrics.wait_for(live_for_all(default_fleet(2), latest + 5 * MINUTE), WAIT_S)
     assert service.thread.is_alive()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signals_set_stop_in_the_main_thread(sig: signal.Signals) -> None:
+    before = signal.getsignal(sig)
+    stop = threading.Event()
+    restore = stop_on_signals(stop)
+    try:
+        os.kill(os.getpid(), sig)
+        assert stop.wait(2)
+    finally:
+        restore()
+    assert signal.getsignal(sig) == before
+
+
+@pytest.mark.broker
+def test_python_m_producers_runs_and_stops_on_sigterm(
+    make_settings: SettingsFactory, tmp_path: Path
+) -> None:
+    settings = make_settings()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "FLEETCAST_SERVERS": "2",
+        "FLEETCAST_BACKFILL_HOURS": "0.1",
+        **{f"FLEETCAST_TOPIC_{spec.role.upper()}": settings.topic(spec.role) for spec in TOPICS},
+    }
+    log_file = tmp_path / "producer.log"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "producers"], env=env,
+                                   stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + WAIT_S
+            while "backfill done: 12 events" not in log_file.read_text():
+                assert process.poll() is None, log_file.read_text()
+                assert time.monotonic() < deadline, log_file.read_text()
+                time.sleep(0.1)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(15) == 0, log_file.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    output = log_file.read_text()
+    assert "producing 2 servers" in output
+    assert "SIGTERM received, stopping" in output
+    assert "stopped: " in output

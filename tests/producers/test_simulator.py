@@ -110,9 +110,9 @@ def test_profiles_look_like_their_kind(three_days: tuple[FleetSimulator, np.ndar
     db_mem = series(sim, values, "ppdb001", "mem_pct")
     assert 85 <= np.median(db_mem) <= 92
     ml_cpu = series(sim, values, "ppml0001", "cpu_pct")
-    assert 55 <= np.percentile(ml_cpu, 5) and np.percentile(ml_cpu, 95) <= 75
+    assert np.percentile(ml_cpu, 5) >= 55 and np.percentile(ml_cpu, 95) <= 75
     web_latency = series(sim, values, "ppweb001", "latency_ms")
-    assert 38 <= np.percentile(web_latency, 5) and np.percentile(web_latency, 95) <= 82
+    assert np.percentile(web_latency, 5) >= 38 and np.percentile(web_latency, 95) <= 82
     # Web front ends move more traffic than a generic box; ingest takes in the most.
     net_in = {s: series(sim, values, s, "net_in_mbps").mean() for s in ("ppweb001", "ppsrv001")}
     assert net_in["ppweb001"] > 5 * net_in["ppsrv001"]

@@ -71,6 +71,13 @@ def test_rows_are_coloured_by_severity(state: FleetState, offline_settings: Sett
     assert {"background-color": NEUTRAL.tint} in warming_row
 
 
+def test_every_severity_has_a_distinct_colour_in_order() -> None:
+    assert list(SEVERITY_SWATCHES) == list(SEVERITIES)
+    strong = [swatch.strong for swatch in SEVERITY_SWATCHES.values()]
+    assert len(set(strong)) == len(strong)
+    assert NEUTRAL.strong not in strong
+
+
 def test_summary_shows_every_level_in_order_and_firing_count(state: FleetState) -> None:
     html = summary_html(state.severity_counts(), state.warming_up_count(), state.firing_count())
 

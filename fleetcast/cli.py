@@ -1,0 +1,161 @@
+"""The ``fleetcast`` command: one subcommand per service, as docker-compose runs them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from fleetcast.runtime import configure_logging
+from fleetcast.settings import Settings
+from schemas.common import describe_validation_error
+from schemas.control_event import SCENARIOS
+
+log = logging.getLogger("fleetcast")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from fleetcast.stack import run_stack
+
+    given = args.bootstrap or os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or os.environ.get(
+        "FLEETCAST_KAFKA_BOOTSTRAP_SERVERS"
+    )
+    settings = _settings(kafka_bootstrap_servers=args.bootstrap, servers=args.servers,
+                         speed=args.speed)
+    run_stack(settings, embedded=not given, ui=not args.no_ui)
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from fleetcast.broker import EmbeddedBroker
+    from fleetcast.kafka import ensure_topics
+
+    settings = _settings(broker_port=args.port)
+    with EmbeddedBroker(settings.broker_host, settings.broker_port) as broker:
+        ensure_topics(_settings(kafka_bootstrap_servers=broker.bootstrap))
+        print(f"embedded broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
+        try:
+            broker.wait()
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from producers.service import run
+
+    run(_settings(servers=args.servers, speed=args.speed))
+    return 0
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from stream_processors.worker import run
+
+    run(_settings())
+    return 0
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    from inference_worker.service import run
+
+    run(_settings())
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from ui.api import serve
+
+    serve(_settings())
+    return 0
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from ui.dashboard import serve
+
+    serve(_settings())
+    return 0
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from fleetcast.control import publish_scenario
+    from fleetcast.kafka import make_producer
+
+    settings = _settings()
+    servers = [s.strip() for s in (args.servers or "").split(",") if s.strip()]
+    try:
+        event = publish_scenario(settings, make_producer(settings), args.name, servers)
+    except ValidationError as exc:
+        print(f"fleetcast scenario: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    print(event.model_dump_json())
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from fleetcast.alerts_consumer import print_alerts
+
+    try:
+        print_alerts(_settings(), follow=args.follow)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fleetcast",
+        description="Predictive monitoring for server fleets. Settings come from the "
+        "environment (KAFKA_BOOTSTRAP_SERVERS, FLEETCAST_*).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], text: str
+            ) -> argparse.ArgumentParser:
+        command = sub.add_parser(name, help=text, description=text)
+        command.set_defaults(handler=handler)
+        return command
+
+    up = add("up", cmd_up, "Run the whole stack (embedded broker unless a bootstrap is given).")
+    up.add_argument("--bootstrap", help="Kafka bootstrap servers; skips the embedded broker.")
+    up.add_argument("--servers", type=int, help="Simulated fleet size (default 20).")
+    up.add_argument("--speed", type=float, help="Simulated seconds per real second (default 120).")
+    up.add_argument("--no-ui", action="store_true", help="Do not start the dashboard.")
+    broker = add("broker", cmd_broker, "Run the embedded Kafka-compatible broker (memory only).")
+    broker.add_argument("--port", type=int, help="Port to listen on (default 9092).")
+    produce = add("produce", cmd_produce, "Run the fleet simulator producer.")
+    produce.add_argument("--servers", type=int, help="Simulated fleet size (default 20).")
+    produce.add_argument("--speed", type=float, help="Simulated seconds per real second.")
+    add("process", cmd_process, "Run the Faust stream processor (metrics -> windows).")
+    add("infer", cmd_infer, "Run the inference worker (windows -> forecasts, alerts).")
+    add("api", cmd_api, "Run the REST/WebSocket API.")
+    add("ui", cmd_ui, "Run the Panel dashboard.")
+    scenario = add("scenario", cmd_scenario, "Publish a scenario change to fleetcast.control.")
+    scenario.add_argument("name", choices=SCENARIOS, help="The scenario.")
+    scenario.add_argument("--servers", help="Comma-separated server ids (default: fleet-wide).")
+    alerts = add("alerts", cmd_alerts, "Print alert events as JSON lines.")
+    alerts.add_argument("--follow", action="store_true", help="Keep following new alerts.")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        configure_logging(Settings().log_level)
+    except ValidationError as exc:
+        print(f"fleetcast: bad settings in the environment: {describe_validation_error(exc)}",
+              file=sys.stderr)
+        return 2
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""``fleetcast up``: the whole stack as child processes, on the embedded broker unless told otherwise.
+
+Each service runs as its own ``fleetcast <service>`` process, exactly as in
+docker-compose; a service that dies is restarted (with a back-off) and said
+so in the log; Ctrl-C stops everything, the broker last.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from fleetcast.broker import EmbeddedBroker
+from fleetcast.kafka import ensure_topics, make_consumer
+from fleetcast.runtime import stop_on_signals
+from fleetcast.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_RESTARTS = 5
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = field(default=0.0)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.argv, env=env)
+        self.started_at = time.monotonic()
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _service(name: str) -> list[str]:
+    return [sys.executable, "-m", "fleetcast.cli", name]
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment that hands this process's settings to every child."""
+    env = dict(os.environ)
+    env["KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
+    for name, value in settings.model_dump(exclude={"kafka_bootstrap_servers"}).items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[f"FLEETCAST_{name.upper()}"] = str(value)
+    return env
+
+
+def watch_first_forecast(settings: Settings, started: float, stop: threading.Event) -> None:
+    """Log how long the stack took from start to its first published forecast."""
+    consumer = make_consumer(settings, f"fleetcast-up-{uuid.uuid4().hex[:8]}")
+    consumer.subscribe([settings.topic_forecasts])
+    try:
+        while not stop.is_set():
+            if any(m.error() is None for m in consumer.consume(num_messages=1, timeout=0.5)):
+                log.info("first forecast published %.1f s after start", time.monotonic() - started)
+                return
+    finally:
+        consumer.close()
+
+
+def run_stack(settings: Settings, *, embedded: bool, ui: bool = True) -> None:
+    started = time.monotonic()
+    stop = stop_on_signals()
+    broker = None
+    if embedded:
+        broker = EmbeddedBroker(settings.broker_host, settings.broker_port).start()
+        settings = Settings(**{**settings.model_dump(), "kafka_bootstrap_servers": broker.bootstrap})
+        log.info("embedded broker (memory only, for one machine) on %s", broker.bootstrap)
+    ensure_topics(settings)
+    names = ["process", "infer", "produce", "api"] + (["ui"] if ui else [])
+    children = [Child(name, _service(name)) for name in names]
+    env = child_env(settings)
+    for child in children:
+        child.start(env)
+    threading.Thread(
+        target=watch_first_forecast, args=(settings, started, stop), daemon=True
+    ).start()
+    print(f"fleetcast is up: Kafka at {settings.kafka_bootstrap_servers}", flush=True)
+    if ui:
+        print(f"  dashboard  http://{settings.ui_host}:{settings.ui_port}", flush=True)
+    print(f"  API        http://{settings.api_host}:{settings.api_port}/docs", flush=True)
+    print("  Ctrl-C stops everything.", flush=True)
+    try:
+        while not stop.wait(1.0):
+            if broker is not None and not broker.is_running():
+                log.error("the embedded broker exited; stopping the stack")
+                break
+            for child in children:
+                _supervise(child, env)
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if broker is not None:
+            broker.stop()
+
+
+def _supervise(child: Child, env: dict[str, str]) -> None:
+    assert child.process is not None
+    code = child.process.poll()
+    if code is None:
+        return
+    if child.restarts >= MAX_RESTARTS:
+        return
+    # A child that ran a good while before dying gets a fresh restart budget.
+    if time.monotonic() - child.started_at > 300:
+        child.restarts = 0
+    child.restarts += 1
+    log.error("%s exited with code %s; restarting (%d/%d)", child.name, code,
+              child.restarts, MAX_RESTARTS)
+    time.sleep(min(2**child.restarts, 30))
+    child.start(env)

@@ -1,0 +1,1 @@
+"""The inference worker: context windows in micro-batches, forecasts, risk and alerts out."""

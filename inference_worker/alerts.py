@@ -1,0 +1,82 @@
+"""The alert lifecycle per server, a pure state machine.
+
+An alert opens (``firing``) when a server rises to ``warning`` or above,
+fires again with the same ``alert_id`` when its severity changes while open,
+and closes (``resolved``) when the server falls back below ``warning``.
+Nothing is emitted while the severity stays the same, so consumers are not
+flooded with one identical alert per window.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from inference_worker.scoring import Risk
+from schemas.alert import AlertEvent
+from schemas.severity import Severity, rank
+
+ALERT_FROM: Severity = "warning"
+_NAMESPACE = uuid.UUID("6c1d2e1c-4a53-4f0e-9a53-6d2f0c8f7e11")
+
+
+@dataclass
+class OpenAlert:
+    alert_id: str
+    severity: Severity
+
+
+class AlertTracker:
+    """Open alerts by server; ``update`` returns the event to publish, if any."""
+
+    def __init__(self, max_servers: int = 100_000) -> None:
+        self._open: dict[str, OpenAlert] = {}
+        self._max_servers = max_servers
+
+    def open_alerts(self) -> dict[str, OpenAlert]:
+        return dict(self._open)
+
+    def update(
+        self,
+        *,
+        server_id: str,
+        profile: str,
+        risk: Risk,
+        window_end: datetime,
+        issued_at: datetime,
+        model_version: str,
+    ) -> AlertEvent | None:
+        current = self._open.get(server_id)
+        alarming = rank(risk.severity) >= rank(ALERT_FROM)
+        if alarming:
+            if current is not None and current.severity == risk.severity:
+                return None
+            if current is None:
+                # Derived from the window that opened it, so a re-scored window
+                # (at-least-once delivery) opens the same alert, not a second one.
+                alert_id = str(uuid.uuid5(_NAMESPACE, f"{server_id}@{window_end.isoformat()}"))
+                if len(self._open) >= self._max_servers:
+                    self._open.pop(next(iter(self._open)))
+                current = OpenAlert(alert_id, risk.severity)
+                self._open[server_id] = current
+            current.severity = risk.severity
+            status = "firing"
+        elif current is not None:
+            del self._open[server_id]
+            status = "resolved"
+        else:
+            return None
+        return AlertEvent(
+            alert_id=current.alert_id,
+            server_id=server_id,
+            profile=profile,
+            status=status,
+            severity=risk.severity,
+            risk_score=risk.score,
+            metric=risk.metric,
+            summary=risk.summary,
+            predicted_breach_at=risk.predicted_breach_at,
+            issued_at=issued_at,
+            model_version=model_version,
+        )

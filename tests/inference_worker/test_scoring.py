@@ -1,0 +1,185 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from inference_worker.scoring import assess, score_ahead, score_now
+from inference_worker.thresholds import Threshold, thresholds_for
+from schemas.common import METRICS
+from schemas.severity import severity_for
+from tests.inference_worker.factories import HEALTHY, T0
+
+HORIZON = 96
+STEP_SECONDS = 300
+CPU = Threshold(85.0, 95.0)  # the default cpu_pct thresholds
+
+
+def path(level: float, *, then: float | None = None, at: int = 0) -> np.ndarray:
+    """A flat forecast path at ``level`` that jumps to ``then`` from step ``at``."""
+    out = np.full(HORIZON, level)
+    if then is not None:
+        out[at:] = then
+    return out
+
+
+def bands(p50: np.ndarray, p90: np.ndarray | None = None) -> np.ndarray:
+    """One metric's ``[q, h]``: p10 5 % under p50, p90 as given (default 5 % over)."""
+    return np.stack([0.95 * p50, p50, 1.05 * p50 if p90 is None else p90])
+
+
+def flat_forecast(**overrides: np.ndarray) -> np.ndarray:
+    """``[m, q, h]`` for a server holding its healthy levels, with some metrics' ``[q, h]``."""
+    out = np.stack([bands(path(HEALTHY[name])) for name in METRICS])
+    for name, quantiles in overrides.items():
+        out[METRICS.index(name)] = quantiles
+    return out
+
+
+def test_the_thresholds_are_ordered_for_every_profile() -> None:
+    for profile in ("generic", "database", "ml_compute", "web_api", "data_ingest"):
+        limits = thresholds_for(profile)
+        assert set(limits) == set(METRICS)
+        assert all(0 < t.warning < t.critical for t in limits.values())
+
+
+@pytest.mark.parametrize(
+    ("value", "low", "high"),
+    [
+        (0.0, 0.0, 0.0),
+        (30.0, 1.0, 29.999),  # below 70 % of warning (59.5)
+        (59.4, 28.0, 29.999),
+        (59.5, 30.0, 30.0),
+        (70.0, 30.0, 59.999),  # watch band, up to warning
+        (84.9, 58.0, 59.999),
+        (85.0, 60.0, 60.0),  # warning to critical
+        (90.0, 60.0, 79.999),
+        (94.9, 78.0, 79.999),
+        (95.0, 80.0, 80.0),  # critical and beyond
+        (99.0, 80.0, 100.0),
+        (100.0, 80.0, 100.0),
+        (1e9, 100.0, 100.0),  # capped
+        (-5.0, 0.0, 0.0),
+        (float("nan"), 0.0, 0.0),
+    ],
+)
+def test_score_now_bands(value: float, low: float, high: float) -> None:
+    assert low - 1e-9 <= score_now(value, CPU) <= high + 1e-9
+
+
+def test_score_now_rises_with_the_value() -> None:
+    scores = [score_now(v, CPU) for v in np.linspace(0, 100, 201)]
+    assert all(b >= a for a, b in zip(scores, scores[1:], strict=False))
+
+
+def test_a_database_full_of_cache_is_not_alarming_but_a_pinned_ml_node_is() -> None:
+    database = assess("ppdb001", "database", {"mem_pct": 98.0}, None, T0, STEP_SECONDS)
+    assert database.score < 60
+    assert database.severity not in ("warning", "danger", "critical", "imminent_failure")
+    generic = assess("ppsrv001", "generic", {"mem_pct": 98.0}, None, T0, STEP_SECONDS)
+    assert generic.score >= 80  # the same memory on another server is critical
+
+    ml_node = assess("ppml0001", "ml_compute", {"cpu_pct": 98.0}, None, T0, STEP_SECONDS)
+    assert ml_node.score >= 80
+    assert ml_node.metric == "cpu_pct"
+    assert ml_node.severity in ("critical", "imminent_failure")
+
+
+def test_a_p50_crossing_critical_soon_scores_90_with_its_breach_time() -> None:
+    quantiles = bands(path(50.0, then=96.0, at=3))
+    assert score_ahead(quantiles, CPU) == (90.0, 3)
+
+    risk = assess(
+        "ppsrv001", "generic", dict(HEALTHY),
+        flat_forecast(cpu_pct=quantiles), T0, STEP_SECONDS,
+    )
+    assert risk.score == 90.0
+    assert risk.severity == "imminent_failure"
+    assert risk.metric == "cpu_pct"
+    assert risk.predicted_breach_at == T0 + timedelta(seconds=3 * STEP_SECONDS)
+    assert "breach predicted at" in risk.summary
+
+
+def test_a_late_p50_crossing_scores_lower() -> None:
+    score, breach = score_ahead(bands(path(50.0, then=96.0, at=90)), CPU)
+    assert breach == 90
+    assert 70.0 <= score <= 72.0
+
+
+def test_sooner_scores_higher() -> None:
+    scores = [score_ahead(bands(path(50.0, then=96.0, at=at)), CPU)[0] for at in range(HORIZON)]
+    assert scores[0] == scores[6] == 90.0  # within the first half hour
+    assert all(b < a for a, b in zip(scores[6:], scores[7:], strict=False))
+    assert scores[-1] >= 70.0
+
+
+def test_p50_reaching_only_warning_scores_in_the_warning_band() -> None:
+    score, breach = score_ahead(bands(path(50.0, then=90.0, at=10)), CPU)
+    assert breach is None
+    assert 60.0 <= score < 70.0
+
+
+def test_only_the_pessimistic_p90_crossing_critical_is_degrading() -> None:
+    quantiles = bands(path(50.0), p90=path(60.0, then=96.0, at=10))
+    score, breach = score_ahead(quantiles, CPU)
+    assert breach is None  # a breach time is only for the median
+    assert severity_for(score) == "degrading"
+
+    risk = assess("ppsrv001", "generic", dict(HEALTHY), flat_forecast(cpu_pct=quantiles), T0,
+                  STEP_SECONDS)
+    assert risk.severity == "degrading"
+    assert risk.predicted_breach_at is None
+
+
+def test_only_the_p90_reaching_warning_is_watch() -> None:
+    score, _ = score_ahead(bands(path(50.0), p90=path(60.0, then=86.0, at=10)), CPU)
+    assert severity_for(score) == "watch"
+
+
+def test_a_forecast_without_history_scores_nothing() -> None:
+    quantiles = bands(path(50.0, then=99.0, at=0))
+    quantiles[1, 40] = np.nan
+    assert score_ahead(quantiles, CPU) == (0.0, None)
+
+
+def test_assess_picks_and_names_the_worst_metric() -> None:
+    latest = dict(HEALTHY) | {"cpu_pct": 90.0}  # warning now: 60-79
+    latency = bands(path(50.0, then=2000.0, at=2))  # p50 past critical (1500) within 10 min
+    risk = assess("ppsrv001", "generic", latest, flat_forecast(latency_ms=latency), T0,
+                  STEP_SECONDS)
+    assert risk.metric == "latency_ms"
+    assert risk.score == 90.0
+    assert risk.predicted_breach_at == T0 + timedelta(seconds=2 * STEP_SECONDS)
+    assert "latency_ms" in risk.summary
+
+    # Without the forecast, cpu is the worst, and there is no breach time.
+    now_only = assess("ppsrv001", "generic", latest, None, T0, STEP_SECONDS)
+    assert now_only.metric == "cpu_pct"
+    assert now_only.severity == "warning"
+    assert now_only.predicted_breach_at is None
+    assert "cpu_pct at 90" in now_only.summary
+
+
+def test_thresholds_follow_the_profile_in_assess() -> None:
+    # 900 ms is past critical for a database (800), but only past warning for a
+    # web API (400-1000) and a generic server (500-1500).
+    latest = dict(HEALTHY) | {"latency_ms": 900.0}
+    assert assess("ppdb001", "database", latest, None, T0, STEP_SECONDS).score >= 80
+    assert 60 <= assess("ppweb001", "web_api", latest, None, T0, STEP_SECONDS).score < 80
+    assert 60 <= assess("ppsrv001", "generic", latest, None, T0, STEP_SECONDS).score < 80
+
+
+def test_healthy_values_and_a_flat_forecast_are_healthy() -> None:
+    risk = assess("ppsrv001", "generic", dict(HEALTHY), flat_forecast(), T0, STEP_SECONDS)
+    assert risk.severity == "healthy"
+    assert risk.score < 30
+    assert risk.predicted_breach_at is None
+    assert risk.summary.startswith("ppsrv001 (generic) healthy")
+
+
+def test_missing_values_score_nothing() -> None:
+    risk = assess("ppsrv001", "generic", dict.fromkeys(METRICS), None, T0, STEP_SECONDS)
+    assert risk.score == 0.0
+    assert risk.metric is None
+    assert risk.severity == "healthy"

@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+from confluent_kafka import Message
+
+from fleetcast.kafka import make_producer
+from fleetcast.settings import Settings
+from inference_worker.forecaster import Batch, Forecaster
+from inference_worker.service import InferenceWorker
+from schemas.alert import AlertEvent
+from schemas.dead_letter import DeadLetter
+from schemas.forecast import Forecast
+from schemas.severity import rank
+from tests.conftest import SettingsFactory
+from tests.helpers import TopicReader
+from tests.inference_worker.factories import STEP, T0, make_window
+
+pytestmark = pytest.mark.broker
+
+WAIT_S = 30.0
+QUIET_S = 2.0  # how long "nothing more arrives" is watched for
+HOT = "ppsrv009"
+GARBAGE = [b"this is not json", b'{"server_id": "ppsrv001", "profile": "generic"}']
+
+
+class Running:
+    """An inference worker in a thread; remembers an exception so the test fails on it."""
+
+    def __init__(self, settings: Settings, forecaster: Forecaster | None = None) -> None:
+        self.worker = InferenceWorker(settings, forecaster)
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.worker.run(self.stop)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def shut_down(self) -> None:
+        self.stop.set()
+        self.thread.join(15)
+        assert not self.thread.is_alive(), "the worker did not stop"
+        assert self.error is None, f"the worker failed: {self.error!r}"
+
+
+@pytest.fixture
+def start_worker() -> Iterator[Callable[..., Running]]:
+    running: list[Running] = []
+
+    def start(settings: Settings, forecaster: Forecaster | None = None) -> Running:
+        worker = Running(settings, forecaster)
+        running.append(worker)
+        return worker
+
+    yield start
+    for worker in running:
+        if worker.thread.is_alive():
+            worker.shut_down()
+
+
+@pytest.fixture
+def reader_for() -> Iterator[Callable[[Settings, str], TopicReader]]:
+    readers: list[TopicReader] = []
+
+    def open_reader(settings: Settings, topic: str) -> TopicReader:
+        reader = TopicReader(settings, topic)
+        readers.append(reader)
+        return reader
+
+    yield open_reader
+    for reader in readers:
+        reader.close()
+
+
+def publish(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
+    producer = make_producer(settings)
+    for key, value in messages:
+        producer.produce(settings.topic_windows, key=key, value=value)
+    assert producer.flush(10) == 0
+
+
+def window_message(server_id: str, step: int, **series: float) -> tuple[bytes, bytes]:
+    window = make_window(server_id, series, end=T0 + step * STEP, noise=0.3, seed=step)
+    return server_id.encode(), window.to_bytes()
+
+
+def at_least(n: int) -> Callable[[list[Message]], bool]:
+    return lambda messages: len(messages) >= n
+
+
+def stays_at(reader: TopicReader, n: int) -> None:
+    """Watch the topic for a while: exactly ``n`` messages, no more arriving."""
+    deadline = time.monotonic() + QUIET_S
+    while time.monotonic() < deadline:
+        reader.poll(0.25)
+    assert len(reader.messages) == n
+
+
+def forecasts_of(reader: TopicReader) -> list[Forecast]:
+    out = []
+    for message in reader.messages:
+        forecast = Forecast.model_validate_json(message.value() or b"")
+        assert message.key() == forecast.server_id.encode()
+        out.append(forecast)
+    return out
+
+
+def letters_of(reader: TopicReader) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(m.value() or b"") for m in reader.messages]
+
+
+def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
+    make_settings: SettingsFactory,
+    start_worker: Callable[..., Running],
+    reader_for: Callable[[Settings, str], TopicReader],
+) -> None:
+    settings = make_settings(batch_size=8, batch_deadline_ms=100)
+    forecasts = reader_for(settings, settings.topic_forecasts)
+    letters = reader_for(settings, settings.topic_deadletter)
+    alerts = reader_for(settings, settings.topic_alerts)
+    worker = start_worker(settings)
+
+    # 10 servers, two consecutive windows each; one of them pinned at 99 % cpu.
+    servers = [f"ppsrv{n:03d}" for n in range(10)]
+    windows = [
+        window_message(server, step, **({"cpu_pct": 99.0} if server == HOT else {}))
+        for step in (0, 1) for server in servers
+    ]
+    sent: list[tuple[bytes | None, bytes]] = list(windows)
+    sent.insert(5, (b"ppsrv001", GARBAGE[0]))
+    sent.insert(15, (None, GARBAGE[1]))
+    publish(settings, sent)
+
+    forecasts.wait_for(at_least(20), WAIT_S)
+    letters.wait_for(at_least(2), WAIT_S)
+    alerts.wait_for(at_least(1), WAIT_S)
+    stays_at(forecasts, 20)
+
+    produced = forecasts_of(forecasts)
+    assert len({f.forecast_id for f in produced}) == 20
+    assert {f.forecast_id for f in produced} == {
+        Forecast.make_id(server, T0 + step * STEP) for server in servers for step in (0, 1)
+    }
+    assert all(f.status == "ok" for f in produced)
+    assert all(f.severity == "healthy" for f in produced if f.server_id != HOT)
+    assert all(rank(f.severity) >= rank("danger") for f in produced if f.server_id == HOT)
+    # Per server, in the order its windows were published (one partition per key).
+    by_server = [f.start for f in produced if f.server_id == "ppsrv003"]
+    assert by_server == [T0, T0 + STEP]
+
+    dead = letters_of(letters)
+    assert sorted(d.payload() for d in dead) == sorted(GARBAGE)
+    for letter in dead:
+        assert letter.stage == "infer"
+        assert letter.source_topic == settings.topic_windows
+        assert letter.reason.startswith("invalid context window: ")
+        assert letter.offset is not None
+    assert {d.key_b64 for d in dead} == {DeadLetter.encode(b"ppsrv001"), None}
+
+    stays_at(alerts, 1)  # the hot server's second window has the same severity
+    (message,) = alerts.messages
+    alert = AlertEvent.model_validate_json(message.value() or b"")
+    assert message.key() == HOT.encode()
+    assert (alert.server_id, alert.status, alert.metric) == (HOT, "firing", "cpu_pct")
+    assert rank(alert.severity) >= rank("danger")
+
+    assert worker.worker.stats == {
+        "windows": 22, "forecasts": 20, "alerts": 1, "dead_letters": 2,
+        "batches": worker.worker.stats["batches"],
+    }
+    worker.shut_down()
+
+    # A new worker in the same group resumes after the committed offsets: it
+    # forecasts only the window published now, and dead-letters nothing again.
+    start_worker(settings)
+    publish(settings, [window_message("ppsrv000", 2)])
+    forecasts.wait_for(at_least(21), WAIT_S)
+    stays_at(forecasts, 21)
+    assert forecasts_of(forecasts)[-1].forecast_id == Forecast.make_id("ppsrv000", T0 + 2 * STEP)
+    stays_at(letters, 2)
+
+
+class Exploding:
+    """A forecaster whose model fails on every batch."""
+
+    version = "exploding-1"
+    horizon_steps = 96
+    min_context_steps = 36
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        self.calls += 1
+        raise RuntimeError("model exploded")
+
+
+def test_a_failing_batch_goes_to_the_dead_letters_whole(
+    make_settings: SettingsFactory,
+    start_worker: Callable[..., Running],
+    reader_for: Callable[[Settings, str], TopicReader],
+) -> None:
+    settings = make_settings(batch_size=8, batch_deadline_ms=100)
+    forecasts = reader_for(settings, settings.topic_forecasts)
+    letters = reader_for(settings, settings.topic_deadletter)
+    exploding = Exploding()
+    worker = start_worker(settings, exploding)
+
+    sent = [window_message(f"ppsrv{n:03d}", 0) for n in range(12)]
+    publish(settings, sent)
+
+    letters.wait_for(at_least(12), WAIT_S)
+    stays_at(letters, 12)
+    dead = letters_of(letters)
+    assert Counter(d.payload() for d in dead) == Counter(value for _, value in sent)
+    for letter in dead:
+        assert letter.stage == "infer"
+        assert letter.reason == "batch failed: RuntimeError: model exploded"
+    assert exploding.calls >= 2  # 12 windows, batches of at most 8
+    assert worker.worker.stats["dead_letters"] == 12
+    assert worker.worker.stats["forecasts"] == 0
+    assert worker.thread.is_alive()  # a failed batch does not stop the worker
+    worker.shut_down()
+    assert forecasts.poll(0.5) == []
+
+    # The dead-lettered windows were committed: a healthy worker does not redo them.
+    start_worker(settings)
+    publish(settings, [window_message("ppsrv000", 1)])
+    forecasts.wait_for(at_least(1), WAIT_S)
+    stays_at(forecasts, 1)
+    assert forecasts_of(forecasts)[0].forecast_id == Forecast.make_id("ppsrv000", T0 + STEP)
