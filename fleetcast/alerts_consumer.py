@@ -34,7 +34,10 @@ def print_alerts(
     Without ``follow`` it stops once no new alert has arrived for ``idle_exit_s``.
     """
     consumer = make_consumer(settings, group_id or f"fleetcast-alerts-{uuid.uuid4().hex[:8]}")
-    consumer.subscribe([settings.topic_alerts])
+    assigned = threading.Event()
+    # The idle clock starts once the group has handed us partitions: joining
+    # takes a few seconds and is not idleness.
+    consumer.subscribe([settings.topic_alerts], on_assign=lambda *_: assigned.set())
     printed = 0
     last_seen = time.monotonic()
     try:
@@ -52,7 +55,7 @@ def print_alerts(
                 out.write(alert.model_dump_json() + "\n")
                 printed += 1
             out.flush()
-            if messages:
+            if messages or not assigned.is_set():
                 last_seen = time.monotonic()
             elif not follow and time.monotonic() - last_seen > idle_exit_s:
                 break

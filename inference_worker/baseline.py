@@ -51,7 +51,8 @@ class SeasonalNaiveTrend:
             shift = level - np.nanmean(x[..., base - LEVEL_STEPS : base], axis=-1)
             excess = slope - _slope(x[..., base - TREND_STEPS : base])
             has_season = np.isfinite(yesterday).all(axis=-1) & np.isfinite(shift)
-            seasonal = yesterday + shift[..., None] + excess[..., None] * h
+            # Damped like the trend-only path: a 2-hour slope says little about hour 8.
+            seasonal = yesterday + shift[..., None] + excess[..., None] * _damped(h)
             trend_only = level[..., None] + slope[..., None] * _damped(h)
             p50 = np.where(has_season[..., None], seasonal, trend_only)
         else:

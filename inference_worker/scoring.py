@@ -2,8 +2,8 @@
 
 Per metric, two readings are scored and the higher wins:
 - now: where the last observed value sits against the profile's thresholds
-  (below 70% of warning: 0-29; up to warning: 30-59; warning to critical:
-  60-79; past critical: 80-100).
+  (below the watch level: 0-29; up to warning: 30-59; warning to critical:
+  60-79; past critical: 80-100; see ``Threshold.watch``).
 - ahead: when the forecast crosses a threshold. The median (p50) reaching
   critical scores 90 within 30 minutes and falls to 70 at 8 hours; the median
   reaching only warning scores 60-69; the pessimistic p90 reaching critical
@@ -37,7 +37,7 @@ class Risk:
 def score_now(value: float, limit: Threshold) -> float:
     if not np.isfinite(value):
         return 0.0
-    watch_from = 0.7 * limit.warning
+    watch_from = limit.watch
     if value < watch_from:
         return 29.0 * max(value, 0.0) / watch_from if watch_from > 0 else 0.0
     if value < limit.warning:

@@ -72,7 +72,13 @@ def test_a_day_plus_less_than_two_hours_is_forecast_from_the_trend(steps: int) -
     np.testing.assert_allclose(longer, trend_only, atol=1e-3)
 
 
-def test_a_leak_that_began_today_is_extrapolated_at_its_slope() -> None:
+def damped(slope: float) -> np.ndarray:
+    """How far the damped trend has carried a slope after each forecast step."""
+    h = np.arange(1, HORIZON + 1)
+    return slope * 0.98 * (1 - 0.98**h) / (1 - 0.98)
+
+
+def test_a_leak_that_began_today_is_extrapolated_upward() -> None:
     slope, began = 0.2, 48  # +0.2 % memory per step for the last 4 hours; yesterday flat
     steps = 2 * DAY
     values = flat(1, steps)
@@ -80,12 +86,16 @@ def test_a_leak_that_began_today_is_extrapolated_at_its_slope() -> None:
     values[0, MEM, -began:] += slope * np.arange(1, began + 1)
     p50 = predict(values)[0, MEM, P50]
     last = values[0, MEM, -1]
-    assert p50[-1] - last == pytest.approx(slope * HORIZON, rel=0.15)
     assert np.all(np.diff(p50) > 0)
+    # The excess over yesterday's trend is damped: after 8 hours it has carried
+    # the leak about 0.44 * slope * 96 (see the report), not the full slope * 96.
+    # (The level is the mean of the last 15 minutes: one step behind the last value.)
+    np.testing.assert_allclose(p50, last - slope + damped(slope), atol=0.05)
+    assert slope * HORIZON / 3 < p50[-1] - last < slope * HORIZON
 
 
-def test_a_steady_ramp_is_extrapolated_across_days() -> None:
-    slope = 0.1
+def test_a_ramp_that_ran_yesterday_too_is_followed_at_its_slope() -> None:
+    slope = 0.1  # yesterday's values carry the ramp; no excess trend to damp
     steps = DAY + 96
     values = flat(1, steps)
     values[0, MEM] = 20.0 + slope * np.arange(steps)
@@ -101,9 +111,7 @@ def test_a_leak_in_a_one_day_window_follows_the_damped_trend() -> None:
     values[0, MEM] = 30.0 + slope * np.arange(DAY)
     p50 = predict(values)[0, MEM, P50]
     last = values[0, MEM, -1]
-    h = np.arange(1, HORIZON + 1)
-    damped = 0.98 * (1 - 0.98**h) / (1 - 0.98)
-    np.testing.assert_allclose(p50, last - slope + slope * damped, atol=0.05)
+    np.testing.assert_allclose(p50, last - slope + damped(slope), atol=0.05)
     assert p50[-1] - last > slope * HORIZON / 3
     assert np.all(np.diff(p50) > 0)
 

@@ -44,14 +44,21 @@ def test_the_thresholds_are_ordered_for_every_profile() -> None:
         assert all(0 < t.warning < t.critical for t in limits.values())
 
 
+def test_the_watch_level_sits_below_warning() -> None:
+    assert CPU.watch == 65.0  # two warning-to-critical gaps below warning
+    assert Threshold(10.0, 100.0).watch == 6.0  # but never below 60 % of warning
+    for limits in (thresholds_for("generic"), thresholds_for("database")):
+        assert all(0 < t.watch < t.warning for t in limits.values())
+
+
 @pytest.mark.parametrize(
     ("value", "low", "high"),
     [
         (0.0, 0.0, 0.0),
-        (30.0, 1.0, 29.999),  # below 70 % of warning (59.5)
-        (59.4, 28.0, 29.999),
-        (59.5, 30.0, 30.0),
-        (70.0, 30.0, 59.999),  # watch band, up to warning
+        (30.0, 1.0, 29.999),  # below the watch level (65)
+        (64.9, 28.0, 29.999),
+        (65.0, 30.0, 30.0),
+        (75.0, 30.0, 59.999),  # watch band, up to warning
         (84.9, 58.0, 59.999),
         (85.0, 60.0, 60.0),  # warning to critical
         (90.0, 60.0, 79.999),
@@ -77,6 +84,8 @@ def test_a_database_full_of_cache_is_not_alarming_but_a_pinned_ml_node_is() -> N
     database = assess("ppdb001", "database", {"mem_pct": 98.0}, None, T0, STEP_SECONDS)
     assert database.score < 60
     assert database.severity not in ("warning", "danger", "critical", "imminent_failure")
+    cached = assess("ppdb001", "database", {"mem_pct": 90.0}, None, T0, STEP_SECONDS)
+    assert cached.severity == "healthy"
     generic = assess("ppsrv001", "generic", {"mem_pct": 98.0}, None, T0, STEP_SECONDS)
     assert generic.score >= 80  # the same memory on another server is critical
 
