@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -43,10 +44,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
     with EmbeddedBroker(settings.broker_host, settings.broker_port) as broker:
         ensure_topics(_settings(kafka_bootstrap_servers=broker.bootstrap))
         print(f"embedded broker (memory only) on {broker.bootstrap}; Ctrl-C stops it", flush=True)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             broker.wait()
-        except KeyboardInterrupt:
-            pass
     return 0
 
 
@@ -103,10 +102,8 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 def cmd_alerts(args: argparse.Namespace) -> int:
     from fleetcast.alerts_consumer import print_alerts
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         print_alerts(_settings(), follow=args.follow)
-    except KeyboardInterrupt:
-        pass
     return 0
 
 

@@ -15,17 +15,18 @@ def publish_scenario(
 ) -> ControlEvent:
     """Validate and publish a ``set_scenario`` command.
 
-    Raises ``pydantic.ValidationError`` if invalid, ``ControlNotDelivered`` if Kafka did not take it.
+    Raises ``pydantic.ValidationError`` if invalid, ``ControlNotDeliveredError`` if Kafka
+    did not take it.
     """
     event = ControlEvent.model_validate({"scenario": scenario, "servers": list(servers)})
     producer.produce(settings.topic_control, value=event.to_bytes())
     if producer.flush(10):
-        raise ControlNotDelivered(
+        raise ControlNotDeliveredError(
             f"the {scenario} command was not acknowledged by Kafka at "
             f"{settings.kafka_bootstrap_servers} within 10 s"
         )
     return event
 
 
-class ControlNotDelivered(RuntimeError):
+class ControlNotDeliveredError(RuntimeError):
     """Kafka did not acknowledge a control command in time."""

@@ -1,4 +1,4 @@
-"""``fleetcast up``: the whole stack as child processes, on the embedded broker unless told otherwise.
+"""``fleetcast up``: the whole stack as child processes, on the embedded broker by default.
 
 Each service runs as its own ``fleetcast <service>`` process, exactly as in
 docker-compose; a service that dies is restarted (with a back-off) and said
@@ -57,11 +57,9 @@ def child_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env["KAFKA_BOOTSTRAP_SERVERS"] = settings.kafka_bootstrap_servers
     for name, value in settings.model_dump(exclude={"kafka_bootstrap_servers"}).items():
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        env[f"FLEETCAST_{name.upper()}"] = str(value)
+        if value is not None:
+            plain = value.get_secret_value() if hasattr(value, "get_secret_value") else value
+            env[f"FLEETCAST_{name.upper()}"] = str(plain)
     return env
 
 
@@ -84,7 +82,9 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True) -> None:
     broker = None
     if embedded:
         broker = EmbeddedBroker(settings.broker_host, settings.broker_port).start()
-        settings = Settings(**{**settings.model_dump(), "kafka_bootstrap_servers": broker.bootstrap})
+        settings = Settings(
+            **{**settings.model_dump(), "kafka_bootstrap_servers": broker.bootstrap}
+        )
         log.info("embedded broker (memory only, for one machine) on %s", broker.bootstrap)
     ensure_topics(settings)
     names = ["process", "infer", "produce", "api"] + (["ui"] if ui else [])

@@ -44,7 +44,9 @@ def _metric_forecasts(quantiles: np.ndarray) -> dict[str, MetricForecast]:
     return out
 
 
-def forecast_batch(forecaster: Forecaster, windows: Sequence[ContextWindow]) -> list[np.ndarray | None]:
+def forecast_batch(
+    forecaster: Forecaster, windows: Sequence[ContextWindow]
+) -> list[np.ndarray | None]:
     """Quantiles per window, ``None`` for windows still warming up (too short a context)."""
     ready = [i for i, w in enumerate(windows) if w.observed_steps >= forecaster.min_context_steps]
     out: list[np.ndarray | None] = [None] * len(windows)
@@ -67,7 +69,8 @@ def score_batch(
     for window, quantiles in zip(windows, forecast_batch(forecaster, windows), strict=True):
         latest = last_values(window)
         risk = assess(
-            window.server_id, window.profile, latest, quantiles, window.end, window.step_seconds
+            server_id=window.server_id, profile=window.profile, last_values=latest,
+            quantiles=quantiles, start=window.end, step_seconds=window.step_seconds,
         )
         forecast = Forecast(
             forecast_id=Forecast.make_id(window.server_id, window.end),

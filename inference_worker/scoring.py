@@ -82,6 +82,7 @@ def score_ahead(quantiles: np.ndarray, limit: Threshold) -> tuple[float, int | N
 
 
 def assess(
+    *,
     server_id: str,
     profile: str,
     last_values: dict[str, float | None],
@@ -91,7 +92,8 @@ def assess(
 ) -> Risk:
     """The server's risk from ``last_values`` and ``quantiles[m, q, h]`` (None: no forecast)."""
     limits = thresholds_for(profile)
-    best = (0.0, None, None, "")  # score, metric, breach step, why
+    best: tuple[float, str | None, int | None, str] = (0.0, None, None, "")  # score, metric,
+    # breach step, why
     for m, name in enumerate(METRICS):
         value = last_values.get(name)
         limit = limits[name]

@@ -19,7 +19,11 @@ from confluent_kafka import Message
 from pydantic import ValidationError
 
 from fleetcast.kafka import (
-    commit, dead_letter_message, ensure_topics, make_consumer, make_producer,
+    commit,
+    dead_letter_message,
+    ensure_topics,
+    make_consumer,
+    make_producer,
 )
 from fleetcast.runtime import stop_on_signals
 from fleetcast.settings import Settings

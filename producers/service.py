@@ -181,7 +181,7 @@ def run(
 def main() -> None:
     # Every field has a default (or comes from the environment); mypy without the
     # pydantic plugin cannot see that.
-    settings = Settings()  # type: ignore[call-arg]
+    settings = Settings()
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run(settings)

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from schemas.common import Payload
 from schemas.topics import TOPICS
 
 JSONSCHEMA_DIR = Path(__file__).parent / "jsonschema"
 
 
-def schema_file(spec_payload: type) -> Path:
-    return JSONSCHEMA_DIR / f"{spec_payload.__name__}.schema.json"
+def schema_file(payload: type[Payload]) -> Path:
+    return JSONSCHEMA_DIR / f"{payload.__name__}.schema.json"
 
 
-def render(payload: type) -> str:
+def render(payload: type[Payload]) -> str:
     return json.dumps(payload.model_json_schema(), indent=2, sort_keys=True) + "\n"
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
-from faust.types import EventT
+from faust.types import EventT, StreamT, TableT
 
 from fleetcast.settings import Settings
 from schemas.dead_letter import DeadLetter
-from stream_processors.decoding import RejectedInput, decode_metric_event
+from stream_processors.decoding import InputRejectedError, decode_metric_event
 from stream_processors.stats import ProcessStats
 from stream_processors.topics import Topics
 from stream_processors.windowing import WindowConfig, add_event, new_state
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 STAGE = "process"
 
 
-def register(app: faust.App, settings: Settings, topics: Topics, table: faust.TableT) -> None:
+def register(app: faust.App, settings: Settings, topics: Topics, table: TableT) -> None:
     config = WindowConfig(settings.step_seconds, settings.context_steps, settings.grace_seconds)
     max_skew = timedelta(days=settings.max_event_skew_days)
     stats = ProcessStats()
@@ -50,7 +50,7 @@ def register(app: faust.App, settings: Settings, topics: Topics, table: faust.Ta
         message = event.message
         try:
             metric = decode_metric_event(message.key, message.value, max_skew=max_skew)
-        except RejectedInput as exc:
+        except InputRejectedError as exc:
             await reject(event, str(exc))
             return
         server_id = metric.server_id
@@ -78,8 +78,9 @@ def register(app: faust.App, settings: Settings, topics: Topics, table: faust.Ta
             held.ack()
 
     @app.agent(topics.metrics, name="windower")
-    async def windower(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.noack().events():
+    async def windower(stream: StreamT[bytes]) -> None:
+        # ``noack`` exists on every concrete stream; the StreamT protocol omits it.
+        async for event in cast(faust.Stream[bytes], stream).noack().events():
             try:
                 await handle(event)
             except Exception as exc:  # the worker never dies on one input

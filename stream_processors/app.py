@@ -7,6 +7,7 @@ from pathlib import Path
 import faust
 
 from fleetcast.settings import Settings
+from schemas.topics import TOPIC_BY_ROLE
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -44,7 +45,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     app.fleetcast_settings = settings  # type: ignore[attr-defined]
     declared = topics.declare(app, settings)
-    windows_table = tables.declare(app, settings, declared.metrics.partitions)
+    windows_table = tables.declare(app, settings, TOPIC_BY_ROLE["metrics"].partitions)
     agents.register(app, settings, declared, windows_table)
     return app
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import faust
+from faust.types import TableT
 
 from fleetcast.settings import Settings
 
 
-def declare(app: faust.App, settings: Settings, partitions: int) -> faust.TableT:
+def declare(app: faust.App, settings: Settings, partitions: int) -> TableT:
     # Co-partitioned with the metrics topic (same key, same partition count),
     # so each worker owns the state of exactly the servers it consumes.
     return app.Table(

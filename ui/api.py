@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, 
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleetcast import __version__
-from fleetcast.control import ControlNotDelivered, publish_scenario
+from fleetcast.control import ControlNotDeliveredError, publish_scenario
 from fleetcast.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
 from schemas.control_event import ControlEvent
@@ -169,7 +169,7 @@ def scenario(
 ) -> ControlEvent:
     try:
         return publish_scenario(settings, producer, body.scenario, body.servers)
-    except (KafkaException, BufferError, ControlNotDelivered) as exc:
+    except (KafkaException, BufferError, ControlNotDeliveredError) as exc:
         log.warning("scenario command not published: %s", exc)
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "could not publish the command"

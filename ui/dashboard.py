@@ -17,7 +17,7 @@ import pandas as pd
 import panel as pn
 from confluent_kafka import KafkaException, Producer
 
-from fleetcast.control import ControlNotDelivered, publish_scenario
+from fleetcast.control import ControlNotDeliveredError, publish_scenario
 from fleetcast.settings import Settings
 from schemas.control_event import SCENARIOS
 from schemas.severity import SEVERITIES, Severity
@@ -230,7 +230,7 @@ class FleetPage:
         try:
             producer = self._producer or shared_producer(self.settings)
             publish_scenario(self.settings, producer, scenario, servers)
-        except (ValueError, KafkaException, BufferError, ControlNotDelivered) as exc:
+        except (ValueError, KafkaException, BufferError, ControlNotDeliveredError) as exc:
             log.warning("scenario %s for %s not sent: %s", scenario, target, exc)
             self.last_command.object = f"Could not send **{label(scenario)}** to {target}: {exc}"
             self.last_command.alert_type = "danger"

@@ -137,13 +137,11 @@ def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
         window_message(server, step, **({"cpu_pct": 99.0} if server == HOT else {}))
         for step in (0, 1) for server in servers
     ]
-    # Garbage alone first (a round with nothing to forecast, only a dead letter
-    # to commit past), then the windows with more garbage among them.
-    publish(settings, [(b"ppsrv001", GARBAGE[0])])
-    letters.wait_for(at_least(1), WAIT_S)
-    publish(settings, [*windows[:15], (None, GARBAGE[1]), *windows[15:]])
-
+    # Garbage among the windows, then garbage alone: the last round has nothing
+    # to forecast, only a dead letter to commit past.
+    publish(settings, [*windows[:5], (b"ppsrv001", GARBAGE[0]), *windows[5:]])
     forecasts.wait_for(at_least(20), WAIT_S)
+    publish(settings, [(None, GARBAGE[1])])
     letters.wait_for(at_least(2), WAIT_S)
     alerts.wait_for(at_least(1), WAIT_S)
     settle(forecasts, letters, alerts)

@@ -45,7 +45,8 @@ def test_metric_event_json_validates_against_its_schema():
 
 
 def test_control_event_example_from_the_contract():
-    raw = b'{"schema_version":1, "command":"set_scenario", "scenario":"critical", "servers":["ppdb001"]}'
+    raw = (b'{"schema_version":1, "command":"set_scenario", "scenario":"critical", '
+           b'"servers":["ppdb001"]}')
     event = ControlEvent.model_validate_json(raw)
     assert event.scenario == "critical" and event.servers == ["ppdb001"]
     jsonschema.validate(json.loads(raw), json.loads(schema_file(ControlEvent).read_text()))
@@ -58,7 +59,8 @@ def test_control_event_example_from_the_contract():
         ({"server_id": "a" * 65, "timestamp": "2026-01-01T00:00:00Z", "cpu_pct": 1}, "longer"),
         ({"server_id": "pp\x07db", "timestamp": "2026-01-01T00:00:00Z", "cpu_pct": 1}, "letters"),
         ({"server_id": "ppdb001", "timestamp": "2026-01-01T00:00:00Z", "cpu_pct": 101}, "outside"),
-        ({"server_id": "ppdb001", "timestamp": "2026-01-01T00:00:00Z", "error_rate": -1}, "outside"),
+        ({"server_id": "ppdb001", "timestamp": "2026-01-01T00:00:00Z", "error_rate": -1},
+         "outside"),
         ({"server_id": "ppdb001", "timestamp": "2026-01-01T00:00:00Z"}, "no metric"),
         ({"server_id": "ppdb001", "timestamp": "2026-01-01T00:00:00", "cpu_pct": 1}, "timezone"),
         ({"server_id": "ppdb001", "timestamp": "2026-01-01T00:00:00Z", "cpu_pct": "x"}, "number"),
@@ -108,8 +110,8 @@ def test_profile_from_name_prefix(server_id, profile):
 
 
 def test_server_names_follow_the_original_fleet():
-    assert [server_name("ml_compute", 1), server_name("database", 1), server_name("conductor_mgmt", 1)] \
-        == ["ppml0001", "ppdb001", "ppcon01"]
+    names = [server_name(p, 1) for p in ("ml_compute", "database", "conductor_mgmt")]
+    assert names == ["ppml0001", "ppdb001", "ppcon01"]
 
 
 def test_dead_letter_keeps_the_original_bytes():

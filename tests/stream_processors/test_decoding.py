@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.metric_event import MAX_EVENT_BYTES
-from stream_processors.decoding import RejectedInput, decode_metric_event
+from stream_processors.decoding import InputRejectedError, decode_metric_event
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)
 GOOD = b'{"schema_version":1,"server_id":"ppdb001","timestamp":"2026-03-02T00:00:00Z","cpu_pct":5}'
@@ -30,6 +30,6 @@ def test_good_event_decodes():
     ],
 )
 def test_bad_messages_are_rejected_with_a_reason(key, value, fragment):
-    with pytest.raises(RejectedInput) as info:
+    with pytest.raises(InputRejectedError) as info:
         decode_metric_event(key, value, now=NOW)
     assert fragment in str(info.value)

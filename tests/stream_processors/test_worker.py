@@ -61,7 +61,9 @@ def expected_window(settings, events: list[MetricEvent]) -> ContextWindow:
     return window_of(state, config)
 
 
-def test_worker_publishes_windows_and_rebuilds_them_after_kill_9(settings, start_worker, read_topic):
+def test_worker_publishes_windows_and_rebuilds_them_after_kill_9(
+    settings, start_worker, read_topic
+):
     servers = ["ppdb001", "ppml0001"]
     first = [metric(s, m) for m in range(24 * 60 + 30) for s in servers]
     second = [metric(s, m) for m in range(24 * 60 + 30, 24 * 60 + 50) for s in servers]
