@@ -17,9 +17,20 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGINT or SIGTERM, for loops that stop cleanly between steps."""
-    stop = threading.Event()
+def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:
+    """An event set by SIGINT or SIGTERM, for loops that stop cleanly between steps.
+
+    Only the main thread may install signal handlers; elsewhere (a service run
+    in a test's thread) the event is returned untouched.
+    """
+    stop = stop or threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        return stop
+
+    def handler(signum: int, _frame: object) -> None:
+        logging.getLogger(__name__).info("%s received, stopping", signal.Signals(signum).name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, handler)
     return stop

@@ -4,8 +4,8 @@ p50 for step ``h`` is the value 24 h before that step, shifted by how far the
 recent level has moved since then, plus the recent 2-hour trend in excess of
 yesterday's trend at the same hour. With less context than a day plus those
 2 hours it is the recent level plus the damped trend. The band widens with the
-square root of the horizon from the spread of step-to-step changes. It stands in for the TFT
-behind the same interface and is one of the baselines the TFT must beat.
+square root of the horizon from the spread of step-to-step changes. It stands in
+for the TFT behind the same interface and is one of the baselines the TFT must beat.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from fleetcast.kafka import dead_letter_message, drain, make_consumer
 from fleetcast.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.simulator import FleetSimulator
+from schemas.common import describe_validation_error
 from schemas.control_event import ControlEvent
 
 log = logging.getLogger(__name__)
@@ -55,13 +56,6 @@ def open_control_consumer(settings: Settings) -> Consumer:
     return consumer
 
 
-def _summary(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'message'}: {error['msg']}"
-        for error in exc.errors()
-    )
-
-
 class ControlHandler:
     """Applies valid commands to the simulator; sends invalid ones to the dead-letter topic."""
 
@@ -90,7 +84,7 @@ class ControlHandler:
         try:
             event = ControlEvent.model_validate_json(message.value() or b"")
         except ValidationError as exc:
-            self._reject(message, f"invalid control event: {_summary(exc)}")
+            self._reject(message, f"invalid control event: {describe_validation_error(exc)}")
             return
         try:
             changed = self._simulator.apply(event)

@@ -10,18 +10,17 @@ minute comes.
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from types import FrameType
 from typing import Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
 from fleetcast.kafka import ensure_topics, make_producer
+from fleetcast.runtime import configure_logging, stop_on_signals
 from fleetcast.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.control import ControlHandler, open_control_consumer
@@ -74,27 +73,6 @@ class MetricPublisher:
             log.error("metric events not delivered (%d so far): %s", self.failed, error)
 
 
-def stop_on_signals(stop: threading.Event) -> Callable[[], None]:
-    """Make SIGINT/SIGTERM set ``stop``; returns the undo. Only the main thread may do this."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        log.info("%s received, stopping", signal.Signals(signum).name)
-        stop.set()
-
-    for sig in previous:
-        signal.signal(sig, handler)
-
-    def restore() -> None:
-        for sig, old in previous.items():
-            if old is not None:
-                signal.signal(sig, old)
-
-    return restore
-
-
 def _backfill(
     simulator: FleetSimulator, publisher: MetricPublisher, minutes: int, stop: threading.Event
 ) -> None:
@@ -140,48 +118,41 @@ def run(
     ``start`` is the simulated time at start-up (the wall clock when None);
     tests pin it to get exact backfill boundaries.
     """
-    stop = stop or threading.Event()
-    restore_signals = stop_on_signals(stop)
+    stop = stop_on_signals(stop)
+    ensure_topics(settings)
+    started = time.monotonic()
+    sim_start = (start or datetime.now(UTC)).astimezone(UTC)
+
+    def clock() -> datetime:
+        return sim_start + timedelta(seconds=(time.monotonic() - started) * settings.speed)
+
+    # The backfill covers the minutes up to and including the current one.
+    minutes = round(settings.backfill_hours * 60)
+    current_minute = sim_start.replace(second=0, microsecond=0)
+    simulator = FleetSimulator(default_fleet(settings.servers), seed=settings.seed,
+                               start=current_minute - (minutes - 1) * _MINUTE)
+    log.info("producing %d servers to %s: speed %gx, backfill %g h (%d events), seed %d",
+             len(simulator.server_ids), settings.topic_metrics, settings.speed,
+             settings.backfill_hours, minutes * len(simulator.server_ids), settings.seed)
+
+    producer = make_producer(settings)
+    # Positioned before the backfill, so commands sent during it are applied after.
+    consumer = open_control_consumer(settings)
+    publisher = MetricPublisher(settings, producer, stop)
+    control = ControlHandler(settings, consumer, producer, simulator, stop)
     try:
-        ensure_topics(settings)
-        started = time.monotonic()
-        sim_start = (start or datetime.now(UTC)).astimezone(UTC)
-
-        def clock() -> datetime:
-            return sim_start + timedelta(seconds=(time.monotonic() - started) * settings.speed)
-
-        # The backfill covers the minutes up to and including the current one.
-        minutes = round(settings.backfill_hours * 60)
-        current_minute = sim_start.replace(second=0, microsecond=0)
-        simulator = FleetSimulator(default_fleet(settings.servers), seed=settings.seed,
-                                   start=current_minute - (minutes - 1) * _MINUTE)
-        log.info("producing %d servers to %s: speed %gx, backfill %g h (%d events), seed %d",
-                 len(simulator.server_ids), settings.topic_metrics, settings.speed,
-                 settings.backfill_hours, minutes * len(simulator.server_ids), settings.seed)
-
-        producer = make_producer(settings)
-        # Positioned before the backfill, so commands sent during it are applied after.
-        consumer = open_control_consumer(settings)
-        publisher = MetricPublisher(settings, producer, stop)
-        control = ControlHandler(settings, consumer, producer, simulator, stop)
-        try:
-            _backfill(simulator, publisher, minutes, stop)
-            log.info("backfill done: %d events up to %s", publisher.produced, simulator.now)
-            _live(simulator, publisher, control, clock=clock, speed=settings.speed, stop=stop)
-        finally:
-            consumer.close()
-            unsent = producer.flush(_FLUSH_TIMEOUT_S)
-            log.info("stopped: %d events produced, %d not delivered, %d left unsent; "
-                     "%d commands applied, %d rejected", publisher.produced, publisher.failed,
-                     unsent, control.applied, control.rejected)
+        _backfill(simulator, publisher, minutes, stop)
+        log.info("backfill done: %d events up to %s", publisher.produced, simulator.now)
+        _live(simulator, publisher, control, clock=clock, speed=settings.speed, stop=stop)
     finally:
-        restore_signals()
+        consumer.close()
+        unsent = producer.flush(_FLUSH_TIMEOUT_S)
+        log.info("stopped: %d events produced, %d not delivered, %d left unsent; "
+                 "%d commands applied, %d rejected", publisher.produced, publisher.failed,
+                 unsent, control.applied, control.rejected)
 
 
 def main() -> None:
-    # Every field has a default (or comes from the environment); mypy without the
-    # pydantic plugin cannot see that.
     settings = Settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     run(settings)

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 import numpy as np
 import pytest
 
-from inference_worker.scoring import assess, score_ahead, score_now
+from inference_worker.scoring import Risk, assess, score_ahead, score_now
 from inference_worker.thresholds import Threshold, thresholds_for
 from schemas.common import METRICS
+from schemas.profiles import profile_for
 from schemas.severity import severity_for
 from tests.inference_worker.factories import HEALTHY, T0
 
@@ -35,6 +37,16 @@ def flat_forecast(**overrides: np.ndarray) -> np.ndarray:
     for name, quantiles in overrides.items():
         out[METRICS.index(name)] = quantiles
     return out
+
+
+def risk_of(
+    server_id: str, latest: dict[str, float | None], quantiles: np.ndarray | None = None
+) -> Risk:
+    """``assess`` for a server of the profile its name gives, forecast from ``T0``."""
+    return assess(
+        server_id=server_id, profile=profile_for(server_id), last_values=latest,
+        quantiles=quantiles, start=T0, step_seconds=STEP_SECONDS,
+    )
 
 
 def test_the_thresholds_are_ordered_for_every_profile() -> None:
@@ -77,19 +89,19 @@ def test_score_now_bands(value: float, low: float, high: float) -> None:
 
 def test_score_now_rises_with_the_value() -> None:
     scores = [score_now(v, CPU) for v in np.linspace(0, 100, 201)]
-    assert all(b >= a for a, b in zip(scores, scores[1:], strict=False))
+    assert all(b >= a for a, b in pairwise(scores))
 
 
 def test_a_database_full_of_cache_is_not_alarming_but_a_pinned_ml_node_is() -> None:
-    database = assess("ppdb001", "database", {"mem_pct": 98.0}, None, T0, STEP_SECONDS)
+    database = risk_of("ppdb001", {"mem_pct": 98.0})
     assert database.score < 60
     assert database.severity not in ("warning", "danger", "critical", "imminent_failure")
-    cached = assess("ppdb001", "database", {"mem_pct": 90.0}, None, T0, STEP_SECONDS)
+    cached = risk_of("ppdb001", {"mem_pct": 90.0})
     assert cached.severity == "healthy"
-    generic = assess("ppsrv001", "generic", {"mem_pct": 98.0}, None, T0, STEP_SECONDS)
+    generic = risk_of("ppsrv001", {"mem_pct": 98.0})
     assert generic.score >= 80  # the same memory on another server is critical
 
-    ml_node = assess("ppml0001", "ml_compute", {"cpu_pct": 98.0}, None, T0, STEP_SECONDS)
+    ml_node = risk_of("ppml0001", {"cpu_pct": 98.0})
     assert ml_node.score >= 80
     assert ml_node.metric == "cpu_pct"
     assert ml_node.severity in ("critical", "imminent_failure")
@@ -99,10 +111,7 @@ def test_a_p50_crossing_critical_soon_scores_90_with_its_breach_time() -> None:
     quantiles = bands(path(50.0, then=96.0, at=3))
     assert score_ahead(quantiles, CPU) == (90.0, 3)
 
-    risk = assess(
-        "ppsrv001", "generic", dict(HEALTHY),
-        flat_forecast(cpu_pct=quantiles), T0, STEP_SECONDS,
-    )
+    risk = risk_of("ppsrv001", dict(HEALTHY), flat_forecast(cpu_pct=quantiles))
     assert risk.score == 90.0
     assert risk.severity == "imminent_failure"
     assert risk.metric == "cpu_pct"
@@ -119,7 +128,7 @@ def test_a_late_p50_crossing_scores_lower() -> None:
 def test_sooner_scores_higher() -> None:
     scores = [score_ahead(bands(path(50.0, then=96.0, at=at)), CPU)[0] for at in range(HORIZON)]
     assert scores[0] == scores[6] == 90.0  # within the first half hour
-    assert all(b < a for a, b in zip(scores[6:], scores[7:], strict=False))
+    assert all(b < a for a, b in pairwise(scores[6:]))
     assert scores[-1] >= 70.0
 
 
@@ -135,8 +144,7 @@ def test_only_the_pessimistic_p90_crossing_critical_is_degrading() -> None:
     assert breach is None  # a breach time is only for the median
     assert severity_for(score) == "degrading"
 
-    risk = assess("ppsrv001", "generic", dict(HEALTHY), flat_forecast(cpu_pct=quantiles), T0,
-                  STEP_SECONDS)
+    risk = risk_of("ppsrv001", dict(HEALTHY), flat_forecast(cpu_pct=quantiles))
     assert risk.severity == "degrading"
     assert risk.predicted_breach_at is None
 
@@ -155,15 +163,14 @@ def test_a_forecast_without_history_scores_nothing() -> None:
 def test_assess_picks_and_names_the_worst_metric() -> None:
     latest = dict(HEALTHY) | {"cpu_pct": 90.0}  # warning now: 60-79
     latency = bands(path(50.0, then=2000.0, at=2))  # p50 past critical (1500) within 10 min
-    risk = assess("ppsrv001", "generic", latest, flat_forecast(latency_ms=latency), T0,
-                  STEP_SECONDS)
+    risk = risk_of("ppsrv001", latest, flat_forecast(latency_ms=latency))
     assert risk.metric == "latency_ms"
     assert risk.score == 90.0
     assert risk.predicted_breach_at == T0 + timedelta(seconds=2 * STEP_SECONDS)
     assert "latency_ms" in risk.summary
 
     # Without the forecast, cpu is the worst, and there is no breach time.
-    now_only = assess("ppsrv001", "generic", latest, None, T0, STEP_SECONDS)
+    now_only = risk_of("ppsrv001", latest)
     assert now_only.metric == "cpu_pct"
     assert now_only.severity == "warning"
     assert now_only.predicted_breach_at is None
@@ -174,13 +181,13 @@ def test_thresholds_follow_the_profile_in_assess() -> None:
     # 900 ms is past critical for a database (800), but only past warning for a
     # web API (400-1000) and a generic server (500-1500).
     latest = dict(HEALTHY) | {"latency_ms": 900.0}
-    assert assess("ppdb001", "database", latest, None, T0, STEP_SECONDS).score >= 80
-    assert 60 <= assess("ppweb001", "web_api", latest, None, T0, STEP_SECONDS).score < 80
-    assert 60 <= assess("ppsrv001", "generic", latest, None, T0, STEP_SECONDS).score < 80
+    assert risk_of("ppdb001", latest).score >= 80
+    assert 60 <= risk_of("ppweb001", latest).score < 80
+    assert 60 <= risk_of("ppsrv001", latest).score < 80
 
 
 def test_healthy_values_and_a_flat_forecast_are_healthy() -> None:
-    risk = assess("ppsrv001", "generic", dict(HEALTHY), flat_forecast(), T0, STEP_SECONDS)
+    risk = risk_of("ppsrv001", dict(HEALTHY), flat_forecast())
     assert risk.severity == "healthy"
     assert risk.score < 30
     assert risk.predicted_breach_at is None
@@ -188,7 +195,7 @@ def test_healthy_values_and_a_flat_forecast_are_healthy() -> None:
 
 
 def test_missing_values_score_nothing() -> None:
-    risk = assess("ppsrv001", "generic", dict.fromkeys(METRICS), None, T0, STEP_SECONDS)
+    risk = risk_of("ppsrv001", dict.fromkeys(METRICS))
     assert risk.score == 0.0
     assert risk.metric is None
     assert risk.severity == "healthy"

@@ -20,7 +20,7 @@ from fleetcast.control import publish_scenario
 from fleetcast.kafka import make_producer
 from fleetcast.settings import Settings
 from producers.fleet import default_fleet
-from producers.service import run, stop_on_signals
+from producers.service import run
 from schemas.dead_letter import DeadLetter
 from schemas.metric_event import MetricEvent
 from schemas.topics import TOPICS
@@ -192,19 +192,6 @@ def test_invalid_commands_are_dead_lettered_and_production_goes_on(
     latest = max(e.timestamp for e in by_server(metrics.messages)["ppml0001"])
     metrics.wait_for(live_for_all(default_fleet(2), latest + 5 * MINUTE), WAIT_S)
     assert service.thread.is_alive()
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_signals_set_stop_in_the_main_thread(sig: signal.Signals) -> None:
-    before = signal.getsignal(sig)
-    stop = threading.Event()
-    restore = stop_on_signals(stop)
-    try:
-        os.kill(os.getpid(), sig)
-        assert stop.wait(2)
-    finally:
-        restore()
-    assert signal.getsignal(sig) == before
 
 
 @pytest.mark.broker
