@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,6 +108,44 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from inference_worker.tft.commands import run_train, simulated_data
+    from inference_worker.tft.model import ModelConfig
+    from inference_worker.tft.training import TrainingConfig
+
+    from inference_worker.device import cpu_threads
+
+    cpu_threads(args.threads)
+    data = [Path(p) for p in args.data or []]
+    if args.simulate:
+        data.append(simulated_data(args.simulate, args.servers, args.seed, Path(args.data_dir)))
+    if not data:
+        print("fleetcast train: give --simulate DAYS or --data PATH", file=sys.stderr)
+        return 2
+    run_train(
+        data=data, models_dir=Path(args.models), version=args.version,
+        model_config=ModelConfig(hidden_size=args.hidden_size),
+        training=TrainingConfig(max_epochs=args.max_epochs, batch_size=args.batch_size,
+                                limit_train_batches=args.batches_per_epoch, seed=args.seed),
+        accelerator=args.accelerator,
+    )
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from producers.replay import check_speed, load_events, run_replay
+
+    try:
+        check_speed(args.speed)
+        plan = load_events(args.files, fmt=args.format, metric=args.metric,
+                           server=args.server, scale=args.scale)
+    except (ValueError, OSError) as exc:
+        print(f"fleetcast replay: {exc}", file=sys.stderr)
+        return 2
+    stats = run_replay(_settings(), plan, speed=args.speed)
+    return 1 if stats.failed or stats.unsent else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fleetcast",
@@ -140,6 +179,36 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--servers", help="Comma-separated server ids (default: fleet-wide).")
     alerts = add("alerts", cmd_alerts, "Print alert events as JSON lines.")
     alerts.add_argument("--follow", action="store_true", help="Keep following new alerts.")
+    train = add("train", cmd_train, "Train the TFT forecaster into models/<version>.")
+    train.add_argument("--simulate", type=float, metavar="DAYS",
+                       help="Train on this many simulated days (with injected incidents).")
+    train.add_argument("--servers", type=int, default=20, help="Simulated fleet size.")
+    train.add_argument("--data", action="append", metavar="PATH",
+                       help="Parquet or CSV in the metric-event columns (repeatable).")
+    train.add_argument("--data-dir", default="data", help="Where simulated data is written.")
+    train.add_argument("--models", default="models", help="Models directory.")
+    train.add_argument("--version", help="Version name (default: tft-<timestamp>).")
+    train.add_argument("--max-epochs", type=int, default=20)
+    train.add_argument("--batches-per-epoch", type=int, default=200)
+    train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--hidden-size", type=int, default=16)
+    train.add_argument("--seed", type=int, default=7)
+    train.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
+    train.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
+    replay = add("replay", cmd_replay,
+                 "Replay recorded metrics (CSV or Parquet files) onto fleetcast.metrics.")
+    replay.add_argument("files", nargs="+", metavar="FILES",
+                        help="CSV (.csv) or Parquet (.parquet, .pq) files, merged in time order.")
+    replay.add_argument("--format", choices=("wide", "nab"), default="wide",
+                        help="wide: MetricEvent columns (server_id, timestamp, metrics); "
+                        "nab: timestamp,value with --metric and --server (default wide).")
+    replay.add_argument("--metric", help="nab: the metric the values are (cpu_pct, ...).")
+    replay.add_argument("--server", help="nab: the server id the values belong to.")
+    replay.add_argument("--scale", type=float, default=1.0,
+                        help="nab: multiply values by this for unit conversion (default 1).")
+    replay.add_argument("--speed", type=float, default=None,
+                        help="Simulated seconds per real second, paced by event time "
+                        "(default: as fast as possible).")
     return parser
 
 

@@ -7,7 +7,7 @@ also answer to the conventional ``KAFKA_BOOTSTRAP_SERVERS``.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     process_session_timeout_s: float = Field(6.0, ge=6, description="Kafka refuses less than 6 s.")
 
     # Inference worker
+    forecaster: Literal["auto", "tft", "baseline"] = Field(
+        "auto", description="auto: the TFT at model_path if there is one, else the baseline."
+    )
+    model_path: str = "models/latest"
     infer_group_id: str = "fleetcast-infer"
     min_context_steps: int = Field(36, ge=1, description="Shortest context that gets a forecast.")
     horizon_steps: int = 96

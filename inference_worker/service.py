@@ -28,9 +28,9 @@ from fleetcast.kafka import (
 from fleetcast.runtime import stop_on_signals
 from fleetcast.settings import Settings
 from inference_worker.alerts import AlertTracker
-from inference_worker.baseline import SeasonalNaiveTrend
 from inference_worker.batcher import MicroBatcher
 from inference_worker.forecaster import Forecaster
+from inference_worker.loading import forecaster_from_settings
 from inference_worker.pipeline import score_batch
 from schemas.common import describe_validation_error
 from schemas.context_window import ContextWindow
@@ -42,8 +42,8 @@ STAGE = "infer"
 class InferenceWorker:
     def __init__(self, settings: Settings, forecaster: Forecaster | None = None) -> None:
         self.settings = settings
-        self.forecaster = forecaster or SeasonalNaiveTrend(
-            horizon_steps=settings.horizon_steps, min_context_steps=settings.min_context_steps
+        self.forecaster = forecaster if forecaster is not None else forecaster_from_settings(
+            settings
         )
         self.tracker = AlertTracker()
         self.batcher: MicroBatcher[tuple[Message, ContextWindow]] = MicroBatcher(

@@ -176,10 +176,9 @@ def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
     assert (alert.server_id, alert.status, alert.metric) == (HOT, "firing", "cpu_pct")
     assert rank(alert.severity) >= rank("danger")
 
-    assert worker.worker.stats == {
-        "windows": 22, "forecasts": 20, "alerts": 1, "dead_letters": 2,
-        "batches": worker.worker.stats["batches"],
-    }
+    stats = dict(worker.worker.stats)
+    assert stats.pop("batches") >= 3  # 20 windows in batches of at most 8
+    assert stats == {"windows": 22, "forecasts": 20, "alerts": 1, "dead_letters": 2}
     worker.shut_down()
 
     # A new worker in the same group resumes after the committed offsets: it
