@@ -109,11 +109,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from inference_worker.device import cpu_threads
     from inference_worker.tft.commands import run_train, simulated_data
     from inference_worker.tft.model import ModelConfig
     from inference_worker.tft.training import TrainingConfig
-
-    from inference_worker.device import cpu_threads
 
     cpu_threads(args.threads)
     data = [Path(p) for p in args.data or []]

@@ -67,7 +67,8 @@ class Settings(BaseSettings):
     infer_group_id: str = "fleetcast-infer"
     min_context_steps: int = Field(36, ge=1, description="Shortest context that gets a forecast.")
     horizon_steps: int = 96
-    batch_size: int = Field(64, ge=1)
+    # Large enough that a backlog coalesces to one window per server (see service.py).
+    batch_size: int = Field(256, ge=1)
     batch_deadline_ms: int = Field(200, ge=1)
 
     # API and UI

@@ -49,7 +49,8 @@ class InferenceWorker:
         self.batcher: MicroBatcher[tuple[Message, ContextWindow]] = MicroBatcher(
             settings.batch_size, settings.batch_deadline_ms / 1000
         )
-        self.stats = {"windows": 0, "forecasts": 0, "alerts": 0, "dead_letters": 0, "batches": 0}
+        self.stats = {"windows": 0, "forecasts": 0, "superseded": 0, "alerts": 0,
+                      "dead_letters": 0, "batches": 0}
         self._consumer = make_consumer(settings, settings.infer_group_id)
         self._producer = make_producer(settings)
 
@@ -97,7 +98,9 @@ class InferenceWorker:
             self._dead_letter(message, f"invalid context window: {describe_validation_error(exc)}")
             return None
 
-    def _process(self, batch: list[tuple[Message, ContextWindow]]) -> None:
+    def _process(self, received: list[tuple[Message, ContextWindow]]) -> None:
+        batch = newest_per_server(received)
+        self.stats["superseded"] += len(received) - len(batch)
         windows = [window for _, window in batch]
         try:
             scored = score_batch(self.forecaster, windows, self.tracker, datetime.now(UTC))
@@ -129,6 +132,24 @@ class InferenceWorker:
     def _dead_letter(self, message: Message, reason: str) -> None:
         dead_letter_message(self.settings, self._producer, message, stage=STAGE, reason=reason)
         self.stats["dead_letters"] += 1
+
+
+def newest_per_server(
+    batch: list[tuple[Message, ContextWindow]],
+) -> list[tuple[Message, ContextWindow]]:
+    """Only the newest window of each server in a batch is forecast.
+
+    A backlog (the 24 h backfill at start, a worker catching up after a
+    restart) delivers many windows per server at once; forecasting the
+    older ones would only publish forecasts that are stale on arrival. They
+    are counted as superseded and their offsets committed with the batch.
+    """
+    newest: dict[str, int] = {}
+    for i, (_, window) in enumerate(batch):
+        held = newest.get(window.server_id)
+        if held is None or window.end >= batch[held][1].end:
+            newest[window.server_id] = i
+    return [batch[i] for i in sorted(newest.values())]
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:

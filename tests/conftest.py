@@ -35,6 +35,9 @@ def make_settings(broker: EmbeddedBroker, tmp_path: Any) -> SettingsFactory:
             "process_app_id": f"process-{tag}",
             "infer_group_id": f"infer-{tag}",
             "state_dir": str(tmp_path / f"state-{tag}"),
+            # The baseline unless a test asks for the model: tests must not depend on
+            # whatever models/latest holds.
+            "forecaster": "baseline",
         }
         fields |= {f"topic_{spec.role}": f"t{tag}.{spec.role}" for spec in TOPICS}
         fields |= overrides

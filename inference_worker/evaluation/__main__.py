@@ -1,7 +1,7 @@
-"""Backtest the baselines and write a report.
+"""Backtest the baselines and write a report. Usage::
 
-    python -m inference_worker.evaluation --out reports/nab-baselines            # NAB AWS series
-    python -m inference_worker.evaluation --wide events.parquet --out reports/x  # fleetcast events
+python -m inference_worker.evaluation --out reports/nab-baselines            # NAB AWS series
+python -m inference_worker.evaluation --wide events.parquet --out reports/x  # fleetcast events
 """
 
 from __future__ import annotations

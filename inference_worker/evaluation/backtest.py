@@ -100,6 +100,7 @@ class ModelInfo:
     description: str = ""
     calls: int = 0
     seconds: float = 0.0
+    max_seconds: float = 0.0  # slowest single call
     extra: dict[str, object] = field(default_factory=dict)  # e.g. ETS fallback counters
 
     @property
@@ -186,8 +187,8 @@ def _mean_scores(items: Sequence[Scores], has_quantiles: bool, n_series: int) ->
 
 
 def backtest(
-    series: list[SeriesData],
-    models: list[Model],
+    series: Sequence[SeriesData],
+    models: Sequence[Model],
     horizon: int = 96,
     holdout_fraction: float = 0.3,
     stride: int = 48,
@@ -230,7 +231,9 @@ def backtest(
             for model in models:
                 t0 = time.perf_counter()
                 out = call_model(model, history, horizon, s.timestamps[:origin])
-                info[model.name].seconds += time.perf_counter() - t0
+                took = time.perf_counter() - t0
+                info[model.name].seconds += took
+                info[model.name].max_seconds = max(info[model.name].max_seconds, took)
                 info[model.name].calls += 1
                 collected[model.name].append(score(actual, out, scale, model.has_quantiles))
                 forecasts[model.name] = out

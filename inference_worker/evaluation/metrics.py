@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: Smallest scale :func:`seasonal_scale` returns. A training part that never changes has a true
 #: scale of 0 and would make MASE infinite (or NaN for a perfect forecast). With this floor a
@@ -24,11 +25,11 @@ import numpy as np
 SCALE_EPSILON = 1e-9
 
 
-def _as_float(x: np.ndarray | list[float]) -> np.ndarray:
+def _as_float(x: ArrayLike) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
-def seasonal_scale(train: np.ndarray, season: int = 288) -> float:
+def seasonal_scale(train: ArrayLike, season: int = 288) -> float:
     """Mean absolute difference between ``y[t]`` and ``y[t - season]`` over ``train``.
 
     Pairs with a NaN on either side are ignored. When the series is shorter than
@@ -50,7 +51,7 @@ def _observed(actual: np.ndarray) -> np.ndarray:
     return np.isfinite(actual)
 
 
-def mase(actual: np.ndarray, p50: np.ndarray, scale: float) -> float:
+def mase(actual: ArrayLike, p50: ArrayLike, scale: float) -> float:
     """Mean absolute error of the median forecast over observed steps, divided by ``scale``."""
     a, f = _as_float(actual), _as_float(p50)
     ok = _observed(a)
@@ -59,9 +60,7 @@ def mase(actual: np.ndarray, p50: np.ndarray, scale: float) -> float:
     return float(np.mean(np.abs(a[ok] - f[ok])) / scale)
 
 
-def pinball(
-    actual: np.ndarray, quantiles: Mapping[float, np.ndarray], scale: float = 1.0
-) -> float:
+def pinball(actual: ArrayLike, quantiles: Mapping[float, ArrayLike], scale: float = 1.0) -> float:
     """Scaled pinball loss: the quantile loss averaged over quantile levels and observed steps,
     divided by ``scale``.
 
@@ -85,7 +84,7 @@ def pinball(
     return float(np.mean(losses) / scale)
 
 
-def coverage(actual: np.ndarray, p10: np.ndarray, p90: np.ndarray) -> float:
+def coverage(actual: ArrayLike, p10: ArrayLike, p90: ArrayLike) -> float:
     """Share of observed actual values inside ``[p10, p90]`` (ideal: 0.8)."""
     a = _as_float(actual)
     ok = _observed(a)

@@ -70,6 +70,7 @@ def report_dict(result: BacktestResult, title: str = "") -> dict[str, Any]:
                 "calls": i.calls,
                 "seconds": _num(i.seconds, 3),
                 "seconds_per_call": _num(i.seconds_per_call, 5),
+                "max_seconds_per_call": _num(i.max_seconds, 5),
                 **_jsonable(i.extra),
             }
             for name, i in result.model_info.items()
@@ -118,6 +119,10 @@ def _sort_key(x: float) -> float:
     return x if math.isfinite(x) else math.inf
 
 
+def _minute(ts: np.datetime64) -> str:
+    return str(np.asarray(ts).astype("datetime64[m]")).replace("T", " ")
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "series"
 
@@ -163,10 +168,19 @@ def plot_example(example: ExampleForecast, path: Path) -> None:
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(names) :]:
         ax.set_visible(False)
-    axes.ravel()[0].legend(fontsize=7, loc="upper left")
-    fig.suptitle(f"{example.series} ({example.metric}), origin {example.origin}", fontsize=11)
+    legend: dict[str, Any] = {}
+    for ax in axes.ravel()[: len(names)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="upper right", fontsize=8, ncol=4)
+    fig.suptitle(
+        f"{example.series} ({example.metric}), origin {_minute(example.origin)}",
+        fontsize=11,
+        x=0.02,
+        ha="left",
+    )
     fig.autofmt_xdate()
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
@@ -194,8 +208,11 @@ def write_report(
         f"steps of 5 minutes, the last {st['holdout_fraction']:.0%} of every "
         f"series held out, a forecast origin every {st.get('stride')} steps in it; every model "
         f"sees only the history before the origin. {_fmt(result.seconds, 1)} s in all"
-        + (f", {result.skipped_origins} origins skipped (no data)." if result.skipped_origins
-           else "."),
+        + (
+            f", {result.skipped_origins} origins skipped (no data)."
+            if result.skipped_origins
+            else "."
+        ),
         "",
         "## Models",
         "",
@@ -244,7 +261,7 @@ def write_report(
         for i, example in enumerate(picked):
             file = f"{PLOTS_DIR}/{i:02d}_{_slug(example.series)}.png"
             plot_example(example, out / file)
-            md += [f"![{example.series} at {example.origin}]({file})", ""]
+            md += [f"![{example.series} at {_minute(example.origin)}]({file})", ""]
     for section in extra_sections:
         md += [section.rstrip(), ""]
     path = out / "report.md"

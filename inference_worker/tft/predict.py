@@ -15,6 +15,7 @@ import torch
 
 from inference_worker.forecaster import Batch
 from inference_worker.tft.artifacts import LoadedModel
+from inference_worker.tft.direct import DirectPath
 from inference_worker.tft.features import series_frame
 from inference_worker.tft.model import make_dataset
 from schemas.common import METRIC_BOUNDS, METRICS
@@ -60,15 +61,26 @@ def predict_series(
 
 
 class TFTForecaster:
-    """The worker's ``Forecaster`` over a loaded TFT (one series per window and metric)."""
+    """The worker's ``Forecaster`` over a loaded TFT (one series per window and metric).
 
-    def __init__(self, model: LoadedModel) -> None:
+    ``direct`` (the default) builds the model's input tensors straight from the
+    windows (``direct.DirectPath``); otherwise every batch goes through the
+    library's ``TimeSeriesDataSet``, the slow reference path.
+    """
+
+    def __init__(self, model: LoadedModel, *, direct: bool = True) -> None:
         self.model = model
         self.version = model.version
         self.horizon_steps = model.config.horizon
         self.min_context_steps = model.config.min_encoder_length
+        self._direct = DirectPath(model) if direct else None
 
     def predict(self, batch: Batch) -> np.ndarray:
+        if self._direct is not None:
+            return self._direct.predict(batch)
+        return self.predict_with_dataset(batch)
+
+    def predict_with_dataset(self, batch: Batch) -> np.ndarray:
         inputs: list[SeriesInput] = []
         for b, window in enumerate(batch.windows):
             stamps = pd.date_range(window.step_start(0), periods=window.steps,

@@ -12,7 +12,7 @@ from confluent_kafka import Message
 from fleetcast.kafka import make_producer
 from fleetcast.settings import Settings
 from inference_worker.forecaster import Batch, Forecaster
-from inference_worker.service import InferenceWorker
+from inference_worker.service import InferenceWorker, newest_per_server
 from schemas.alert import AlertEvent
 from schemas.dead_letter import DeadLetter
 from schemas.forecast import Forecast
@@ -138,8 +138,11 @@ def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
         for step in (0, 1) for server in servers
     ]
     # Garbage among the windows, then garbage alone: the last round has nothing
-    # to forecast, only a dead letter to commit past.
-    publish(settings, [*windows[:5], (b"ppsrv001", GARBAGE[0]), *windows[5:]])
+    # to forecast, only a dead letter to commit past. Each server's second window
+    # goes out once its first is forecast: in one batch the older would be superseded.
+    publish(settings, [*windows[:5], (b"ppsrv001", GARBAGE[0]), *windows[5:10]])
+    forecasts.wait_for(at_least(10), WAIT_S)
+    publish(settings, windows[10:])
     forecasts.wait_for(at_least(20), WAIT_S)
     publish(settings, [(None, GARBAGE[1])])
     letters.wait_for(at_least(2), WAIT_S)
@@ -178,7 +181,8 @@ def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
 
     stats = dict(worker.worker.stats)
     assert stats.pop("batches") >= 3  # 20 windows in batches of at most 8
-    assert stats == {"windows": 22, "forecasts": 20, "alerts": 1, "dead_letters": 2}
+    assert stats == {"windows": 22, "forecasts": 20, "superseded": 0, "alerts": 1,
+                     "dead_letters": 2}
     worker.shut_down()
 
     # A new worker in the same group resumes after the committed offsets: it
@@ -243,3 +247,12 @@ def test_a_failing_batch_goes_to_the_dead_letters_whole(
     settle(forecasts)
     assert len(forecasts.messages) == 1
     assert forecasts_of(forecasts)[0].forecast_id == Forecast.make_id("ppsrv000", T0 + STEP)
+
+
+def test_a_backlog_coalesces_to_the_newest_window_per_server() -> None:
+    def item(server: str, step: int) -> tuple:
+        return (f"{server}-{step}", make_window(server, end=T0 + step * STEP))
+
+    batch = [item("ppdb001", 0), item("ppml0001", 0), item("ppdb001", 2), item("ppdb001", 1)]
+    kept = newest_per_server(batch)  # type: ignore[arg-type]
+    assert [message for message, _ in kept] == ["ppml0001-0", "ppdb001-2"]
