@@ -131,6 +131,31 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from inference_worker.device import cpu_threads
+    from inference_worker.evaluation.command import run_evaluate
+    from inference_worker.tft.training import TrainingConfig
+
+    cpu_threads(args.threads)
+    files = [Path(f) for f in args.data or []]
+    if args.simulate:
+        from inference_worker.tft.commands import simulated_data
+
+        files.append(simulated_data(args.simulate, args.servers, args.seed, Path(args.data_dir)))
+    if not files:
+        print("fleetcast evaluate: give --data FILES or --simulate DAYS", file=sys.stderr)
+        return 2
+    report = run_evaluate(
+        files=files, fmt=args.format, metric=args.metric,
+        model_path=Path(args.model), fit=args.fit, out_dir=Path(args.out),
+        training=TrainingConfig(max_epochs=args.max_epochs,
+                                limit_train_batches=args.batches_per_epoch),
+        alert_days=args.alert_days, alert_servers=args.alert_servers,
+    )
+    print(report)
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from producers.replay import check_speed, load_events, run_replay
 
@@ -178,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--servers", help="Comma-separated server ids (default: fleet-wide).")
     alerts = add("alerts", cmd_alerts, "Print alert events as JSON lines.")
     alerts.add_argument("--follow", action="store_true", help="Keep following new alerts.")
+    _add_model_commands(add)
+    return parser
+
+
+def _add_model_commands(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+) -> None:
+    """train, evaluate and replay: the commands around the model and recorded data."""
     train = add("train", cmd_train, "Train the TFT forecaster into models/<version>.")
     train.add_argument("--simulate", type=float, metavar="DAYS",
                        help="Train on this many simulated days (with injected incidents).")
@@ -194,6 +227,28 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=7)
     train.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
+    evaluate = add("evaluate", cmd_evaluate,
+                   "Rolling-origin backtest of the TFT against baselines; writes a report.")
+    evaluate.add_argument("--data", nargs="+", metavar="FILES",
+                          help="Metric-event Parquet/CSV files, or NAB CSVs with --format nab.")
+    evaluate.add_argument("--simulate", type=float, metavar="DAYS",
+                          help="Evaluate on this many simulated days (a held-out seed).")
+    evaluate.add_argument("--servers", type=int, default=10, help="--simulate: fleet size.")
+    evaluate.add_argument("--seed", type=int, default=101,
+                          help="--simulate: seed (training uses 7 by default).")
+    evaluate.add_argument("--data-dir", default="data", help="Where simulated data is written.")
+    evaluate.add_argument("--format", choices=("wide", "nab"), default="wide")
+    evaluate.add_argument("--metric", help="nab: the metric label (default: from file names).")
+    evaluate.add_argument("--model", default="models/latest", help="The model to evaluate.")
+    evaluate.add_argument("--fit", action="store_true",
+                          help="Train a TFT on the first 70%% of each series first.")
+    evaluate.add_argument("--out", required=True, help="Report directory.")
+    evaluate.add_argument("--max-epochs", type=int, default=8, help="--fit: epochs.")
+    evaluate.add_argument("--batches-per-epoch", type=int, default=80, help="--fit: batches.")
+    evaluate.add_argument("--alert-days", type=float, default=0.0,
+                          help="Also judge alerts on this many held-out simulated days.")
+    evaluate.add_argument("--alert-servers", type=int, default=20)
+    evaluate.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
     replay = add("replay", cmd_replay,
                  "Replay recorded metrics (CSV or Parquet files) onto fleetcast.metrics.")
     replay.add_argument("files", nargs="+", metavar="FILES",
@@ -208,7 +263,6 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=float, default=None,
                         help="Simulated seconds per real second, paced by event time "
                         "(default: as fast as possible).")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

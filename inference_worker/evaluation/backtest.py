@@ -139,13 +139,20 @@ def wants_timestamps(model: Model) -> bool:
 
 
 def call_model(
-    model: Model, history: np.ndarray, horizon: int, timestamps: np.ndarray
+    model: Model, history: np.ndarray, horizon: int, timestamps: np.ndarray,
+    series: SeriesData | None = None,
 ) -> np.ndarray:
-    """Call ``model`` the way it asked for, and check its output."""
+    """Call ``model`` the way it asked for, and check its output.
+
+    A model with ``wants_series = True`` also gets the series itself (the TFT needs
+    to know which metric it forecasts).
+    """
+    extra: dict[str, Any] = {}
     if wants_timestamps(model):
-        out = model(history, horizon, timestamps=timestamps)  # type: ignore[call-arg]
-    else:
-        out = model(history, horizon)
+        extra["timestamps"] = timestamps
+    if getattr(model, "wants_series", False):
+        extra["series"] = series
+    out = model(history, horizon, **extra)
     out = np.asarray(out, dtype=np.float64)
     if out.shape != (3, horizon):
         raise ValueError(f"model {model.name} returned shape {out.shape}, expected (3, {horizon})")
@@ -230,7 +237,7 @@ def backtest(
             forecasts = {}
             for model in models:
                 t0 = time.perf_counter()
-                out = call_model(model, history, horizon, s.timestamps[:origin])
+                out = call_model(model, history, horizon, s.timestamps[:origin], s)
                 took = time.perf_counter() - t0
                 info[model.name].seconds += took
                 info[model.name].max_seconds = max(info[model.name].max_seconds, took)

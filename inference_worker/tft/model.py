@@ -103,6 +103,14 @@ def make_dataset(
 
 
 def build_network(dataset: TimeSeriesDataSet, config: ModelConfig) -> TemporalFusionTransformer:
+    with warnings.catch_warnings():
+        # Lightning's advice about saving the loss module in hyperparameters does not
+        # apply: fleetcast never uses lightning checkpoints to load a model.
+        warnings.simplefilter("ignore", UserWarning)
+        return _from_dataset(dataset, config)
+
+
+def _from_dataset(dataset: TimeSeriesDataSet, config: ModelConfig) -> TemporalFusionTransformer:
     return TemporalFusionTransformer.from_dataset(
         dataset,
         hidden_size=config.hidden_size,
