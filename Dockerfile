@@ -27,6 +27,8 @@ COPY producers ./producers
 COPY stream_processors ./stream_processors
 COPY inference_worker ./inference_worker
 COPY ui ./ui
+# The shipped model: the inference worker loads models/latest.
+COPY models ./models
 
 RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} .
 

@@ -23,8 +23,11 @@ def forecaster_from_settings(settings: Settings) -> Forecaster:
     when no model is there; ``baseline`` skips the model."""
     if settings.forecaster == "baseline":
         return baseline(settings)
+    from inference_worker.device import cpu_threads
     from inference_worker.tft.artifacts import ModelArtifactError, load
     from inference_worker.tft.predict import TFTForecaster
+
+    cpu_threads()
 
     path = Path(settings.model_path)
     try:

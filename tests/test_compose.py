@@ -245,9 +245,10 @@ def test_dockerfile_installs_the_project_as_a_non_root_user() -> None:
     assert instructions[0] == ("FROM", "python:3.11-slim")
     assert ("WORKDIR", "/app") in instructions
     copied = " ".join(arg for op, arg in instructions if op == "COPY").split()
-    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
-        "packages"]
-    for needed in ["pyproject.toml", *packages]:
+    find = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "packages"]["find"]
+    packages = [pattern.rstrip("*") for pattern in find["include"]]
+    for needed in ["pyproject.toml", *packages, "models"]:
         assert needed in copied, f"the Dockerfile does not copy {needed}"
     runs = [arg for op, arg in instructions if op == "RUN"]
     assert any(re.search(r"\bpip install\b.*\s\.$", run) for run in runs), "no `pip install .`"

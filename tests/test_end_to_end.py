@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -29,7 +30,9 @@ def fleetcast(settings, *args: str, timeout: float = 60) -> subprocess.Completed
 
 
 def test_stack_stays_quiet_when_healthy_and_alerts_on_critical(make_settings, read_topic, tmp_path):
-    settings = make_settings(servers=20, speed=SPEED, api_port=free_port())
+    # The shipped model, as `make run` uses it; "tft" fails loudly if it cannot be loaded.
+    settings = make_settings(servers=20, speed=SPEED, api_port=free_port(), forecaster="tft")
+    shipped = Path(settings.model_path).read_text().strip()
     forecasts = read_topic(settings, settings.topic_forecasts)
     alerts = read_topic(settings, settings.topic_alerts)
     stack = ServiceProcess(settings, "up", "--no-ui", log_path=str(tmp_path / "up.log"))
@@ -44,6 +47,8 @@ def test_stack_stays_quiet_when_healthy_and_alerts_on_critical(make_settings, re
         )
         seen = [Forecast.model_validate_json(m.value()) for m in forecasts.messages]
         assert {f.server_id for f in seen} >= {TARGET, "ppml0001", "ppweb001", "ppsrv001"}
+        assert {f.model_version for f in seen} == {shipped}
+        assert any(f.status == "ok" and len(f.quantiles) == 7 for f in seen)
         worst = max(seen, key=lambda f: rank(f.severity))
         assert rank(worst.severity) <= rank("watch"), f"healthy fleet raised {worst.severity}: " \
             f"{worst.server_id} risk {worst.risk_score} on {worst.risk_metric}"
