@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -80,3 +81,27 @@ class ServiceProcess:
                 self.process.wait()
         if hasattr(self._log, "close"):
             self._log.close()
+
+
+class ServiceThread:
+    """Runs ``target(stop)`` in a thread and remembers its exception, so a test fails on it."""
+
+    def __init__(self, target: Callable[[threading.Event], object]) -> None:
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._target = target
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._target(self.stop)
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def shut_down(self) -> None:
+        self.stop.set()
+        self.thread.join(15)
+        assert not self.thread.is_alive(), "the service did not stop"
+        assert self.error is None, f"the service failed: {self.error!r}"

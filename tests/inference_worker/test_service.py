@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +17,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.forecast import Forecast
 from schemas.severity import rank
 from tests.conftest import SettingsFactory
-from tests.helpers import TopicReader
+from tests.helpers import ServiceThread, TopicReader
 from tests.inference_worker.factories import STEP, T0, make_window
 
 pytestmark = pytest.mark.broker
@@ -29,28 +28,12 @@ HOT = "ppsrv009"
 GARBAGE = [b"this is not json", b'{"server_id": "ppsrv001", "profile": "generic"}']
 
 
-class Running:
-    """An inference worker in a thread; remembers an exception so the test fails on it."""
+class Running(ServiceThread):
+    """An inference worker in a thread."""
 
     def __init__(self, settings: Settings, forecaster: Forecaster | None = None) -> None:
         self.worker = InferenceWorker(settings, forecaster)
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            self.worker.run(self.stop)
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-    def shut_down(self) -> None:
-        self.stop.set()
-        self.thread.join(15)
-        assert not self.thread.is_alive(), "the worker did not stop"
-        assert self.error is None, f"the worker failed: {self.error!r}"
+        super().__init__(self.worker.run)
 
 
 @pytest.fixture
@@ -67,20 +50,6 @@ def start_worker() -> Iterator[Callable[..., Running]]:
         if worker.thread.is_alive():
             worker.shut_down()
     running.clear()  # and with them their Kafka clients, before the broker goes
-
-
-@pytest.fixture
-def reader_for() -> Iterator[Callable[[Settings, str], TopicReader]]:
-    readers: list[TopicReader] = []
-
-    def open_reader(settings: Settings, topic: str) -> TopicReader:
-        reader = TopicReader(settings, topic)
-        readers.append(reader)
-        return reader
-
-    yield open_reader
-    for reader in readers:
-        reader.close()
 
 
 def publish(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
@@ -123,12 +92,12 @@ def letters_of(reader: TopicReader) -> list[DeadLetter]:
 def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
     make_settings: SettingsFactory,
     start_worker: Callable[..., Running],
-    reader_for: Callable[[Settings, str], TopicReader],
+    read_topic: Callable[[Settings, str], TopicReader],
 ) -> None:
     settings = make_settings(batch_size=8, batch_deadline_ms=100)
-    forecasts = reader_for(settings, settings.topic_forecasts)
-    letters = reader_for(settings, settings.topic_deadletter)
-    alerts = reader_for(settings, settings.topic_alerts)
+    forecasts = read_topic(settings, settings.topic_forecasts)
+    letters = read_topic(settings, settings.topic_deadletter)
+    alerts = read_topic(settings, settings.topic_alerts)
     worker = start_worker(settings)
 
     # 10 servers, two consecutive windows each; one of them pinned at 99 % cpu.
@@ -214,11 +183,11 @@ class Exploding:
 def test_a_failing_batch_goes_to_the_dead_letters_whole(
     make_settings: SettingsFactory,
     start_worker: Callable[..., Running],
-    reader_for: Callable[[Settings, str], TopicReader],
+    read_topic: Callable[[Settings, str], TopicReader],
 ) -> None:
     settings = make_settings(batch_size=8, batch_deadline_ms=100)
-    forecasts = reader_for(settings, settings.topic_forecasts)
-    letters = reader_for(settings, settings.topic_deadletter)
+    forecasts = read_topic(settings, settings.topic_forecasts)
+    letters = read_topic(settings, settings.topic_deadletter)
     exploding = Exploding()
     worker = start_worker(settings, exploding)
 

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -25,7 +24,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.metric_event import MetricEvent
 from schemas.topics import TOPICS
 from tests.conftest import SettingsFactory
-from tests.helpers import TopicReader
+from tests.helpers import ServiceThread, TopicReader
 
 #: The simulated "now" the service starts at: the backfill covers 09:01-10:00.
 START = datetime(2024, 6, 3, 10, 0, 30, tzinfo=UTC)
@@ -34,28 +33,12 @@ MINUTE = timedelta(minutes=1)
 WAIT_S = 20.0
 
 
-class Running:
-    """The service in a thread; remembers an exception so the test fails on it."""
+class Running(ServiceThread):
+    """The producer service in a thread."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.stop = threading.Event()
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            run(self.settings, self.stop, start=START)
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-    def shut_down(self) -> None:
-        self.stop.set()
-        self.thread.join(15)
-        assert not self.thread.is_alive(), "the service did not stop"
-        assert self.error is None, f"the service failed: {self.error!r}"
+        super().__init__(lambda stop: run(settings, stop, start=START))
 
 
 @pytest.fixture
@@ -70,20 +53,6 @@ def start_service() -> Iterator[Callable[[Settings], Running]]:
     yield start
     for service in running:
         service.shut_down()
-
-
-@pytest.fixture
-def reader_for() -> Iterator[Callable[[Settings, str], TopicReader]]:
-    readers: list[TopicReader] = []
-
-    def open_reader(settings: Settings, topic: str) -> TopicReader:
-        reader = TopicReader(settings, topic)
-        readers.append(reader)
-        return reader
-
-    yield open_reader
-    for reader in readers:
-        reader.close()
 
 
 def by_server(messages: list[Message]) -> dict[str, list[MetricEvent]]:
@@ -109,11 +78,11 @@ def live_for_all(servers: list[str], after: datetime) -> Callable[[list[Message]
 def test_backfills_the_last_hour_then_goes_live(
     make_settings: SettingsFactory,
     start_service: Callable[[Settings], Running],
-    reader_for: Callable[[Settings, str], TopicReader],
+    read_topic: Callable[[Settings, str], TopicReader],
 ) -> None:
     service = start_service(make_settings(servers=3, speed=600, backfill_hours=1))
     fleet = default_fleet(3)
-    metrics = reader_for(service.settings, service.settings.topic_metrics)
+    metrics = read_topic(service.settings, service.settings.topic_metrics)
     metrics.wait_for(live_for_all(fleet, LAST_BACKFILLED + 3 * MINUTE), WAIT_S)
 
     events = by_server(metrics.messages)
@@ -130,14 +99,14 @@ def test_backfills_the_last_hour_then_goes_live(
 def test_control_command_turns_one_server_critical(
     make_settings: SettingsFactory,
     start_service: Callable[[Settings], Running],
-    reader_for: Callable[[Settings, str], TopicReader],
+    read_topic: Callable[[Settings, str], TopicReader],
 ) -> None:
     settings = make_settings(servers=3, speed=600, backfill_hours=0.5)
     producer = make_producer(settings)
     # Sent before the producer started: an old command, not replayed.
     publish_scenario(settings, producer, "critical", ["ppml0001"])
     start_service(settings)
-    metrics = reader_for(settings, settings.topic_metrics)
+    metrics = read_topic(settings, settings.topic_metrics)
     metrics.wait_for(live_for_all(default_fleet(3), LAST_BACKFILLED), WAIT_S)
 
     publish_scenario(settings, producer, "critical", ["ppdb001", "ppweb042"])
@@ -165,12 +134,12 @@ def test_control_command_turns_one_server_critical(
 def test_invalid_commands_are_dead_lettered_and_production_goes_on(
     make_settings: SettingsFactory,
     start_service: Callable[[Settings], Running],
-    reader_for: Callable[[Settings, str], TopicReader],
+    read_topic: Callable[[Settings, str], TopicReader],
 ) -> None:
     settings = make_settings(servers=2, speed=600, backfill_hours=0.2)
     service = start_service(settings)
-    metrics = reader_for(settings, settings.topic_metrics)
-    letters_reader = reader_for(settings, settings.topic_deadletter)  # joins meanwhile
+    metrics = read_topic(settings, settings.topic_metrics)
+    letters_reader = read_topic(settings, settings.topic_deadletter)  # joins meanwhile
     metrics.wait_for(live_for_all(default_fleet(2), LAST_BACKFILLED), WAIT_S)
 
     garbage = [b"\xff\x00 not json " + uuid.uuid4().bytes, b'{"scenario": "explode"}']
