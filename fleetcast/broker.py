@@ -13,6 +13,8 @@ import subprocess
 import time
 from types import TracebackType
 
+from fleetcast.runtime import terminate
+
 log = logging.getLogger(__name__)
 
 
@@ -77,13 +79,7 @@ class EmbeddedBroker:
     def stop(self) -> None:
         if self._process is None:
             return
-        if self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        terminate(self._process, timeout_s=5)
         self._process = None
 
     def __enter__(self) -> EmbeddedBroker:

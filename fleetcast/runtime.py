@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import subprocess
 import sys
 import threading
 
@@ -15,6 +16,18 @@ def configure_logging(level: str = "INFO") -> None:
     # librdkafka and aiokafka are chatty about reconnects the services handle.
     for noisy in ("aiokafka", "kafka", "bokeh", "tornado"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def stop_on_signals(stop: threading.Event | None = None) -> threading.Event:

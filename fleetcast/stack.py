@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from fleetcast.broker import EmbeddedBroker
 from fleetcast.kafka import ensure_topics, make_consumer
-from fleetcast.runtime import stop_on_signals
+from fleetcast.runtime import stop_on_signals, terminate
 from fleetcast.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,14 +38,8 @@ class Child:
         self.started_at = time.monotonic()
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            terminate(self.process, timeout_s=10)
 
 
 def _service(name: str) -> list[str]:

@@ -1,0 +1,66 @@
+"""The CLI's outside: the subcommands others build on, and clear refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from fleetcast.cli import build_parser, main
+from fleetcast.settings import Settings
+from fleetcast.stack import child_env
+from schemas.topics import TOPICS
+
+SUBCOMMANDS = {"up", "broker", "produce", "process", "infer", "api", "ui", "scenario", "alerts",
+               "train", "evaluate", "replay"}
+
+
+def test_every_documented_subcommand_exists():
+    parser = build_parser()
+    for name in SUBCOMMANDS:
+        assert parser.parse_args([name, *(["critical"] if name == "scenario" else []),
+                                  *(["x.csv"] if name == "replay" else []),
+                                  *(["--out", "r"] if name == "evaluate" else [])]).command == name
+
+
+def test_up_takes_the_documented_flags():
+    args = build_parser().parse_args(["up", "--bootstrap", "k:9092", "--servers", "5",
+                                      "--speed", "60", "--no-ui"])
+    assert (args.bootstrap, args.servers, args.speed, args.no_ui) == ("k:9092", 5, 60.0, True)
+
+
+def test_unknown_scenario_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["scenario", "meltdown"])
+    assert info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_invalid_server_id_is_refused_before_anything_is_sent(capsys, monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing must be needed
+    assert main(["scenario", "critical", "--servers", "ok1,bad id"]) == 2
+    assert "servers.1" in capsys.readouterr().err
+
+
+def test_bad_settings_in_the_environment_are_a_clear_error(capsys, monkeypatch):
+    monkeypatch.setenv("FLEETCAST_SPEED", "fast")
+    assert main(["scenario", "critical"]) == 2
+    assert "speed" in capsys.readouterr().err
+
+
+def test_settings_read_the_environment(monkeypatch):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:19092")
+    monkeypatch.setenv("FLEETCAST_TOPIC_ALERTS", "ops.alerts")
+    monkeypatch.setenv("FLEETCAST_KAFKA_SASL_MECHANISM", "PLAIN")
+    settings = Settings()
+    assert settings.kafka_bootstrap_servers == "kafka:19092"
+    assert settings.topic("alerts") == "ops.alerts"
+    assert settings.kafka_security()["sasl.mechanism"] == "PLAIN"
+    assert set(settings.topic_names) == {spec.role for spec in TOPICS}
+
+
+def test_children_get_the_parent_settings(monkeypatch):
+    settings = Settings(kafka_bootstrap_servers="h:1", servers=7, api_token="s3cret")
+    env = child_env(settings)
+    monkeypatch.setattr("os.environ", env)
+    again = Settings()
+    assert (again.kafka_bootstrap_servers, again.servers) == ("h:1", 7)
+    assert again.api_token is not None and again.api_token.get_secret_value() == "s3cret"
