@@ -1,0 +1,27 @@
+"""Training is seeded: the same data and seed give the same weights."""
+
+from __future__ import annotations
+
+import torch
+
+from inference_worker.tft.features import long_frame
+from inference_worker.tft.training import TrainingConfig, split_point, train
+from tests.inference_worker.tft.conftest import TINY
+
+
+def test_same_seed_same_weights(history, tmp_path):
+    frame = long_frame(history)
+    config = TrainingConfig(max_epochs=1, limit_train_batches=2, batch_size=16, seed=5)
+    first, _, figures = train(frame, TINY, config, work_dir=tmp_path / "a")
+    second, _, _ = train(frame, TINY, config, work_dir=tmp_path / "b")
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+    assert figures["device"] == "cpu" and figures["best_epoch"] == 0
+
+
+def test_validation_is_the_last_part_of_the_time_range(history):
+    frame = long_frame(history)
+    cutoff = split_point(frame, 0.2)
+    first, last = frame["time_idx"].min(), frame["time_idx"].max()
+    assert cutoff == last - int((last - first) * 0.2)
