@@ -83,7 +83,10 @@ class DirectPath:
         np.maximum.accumulate(idx, axis=1, out=idx)
         x = np.take_along_axis(x, idx, axis=1)
         # Left-align each encoder (the library pads at the end), zeros beyond its length.
-        k = np.arange(self.max_encoder)
+        # As the library's collate does: pad to the longest encoder of this batch, no
+        # further; the network takes the encoder length from the tensor's width.
+        width = int(lengths.max())
+        k = np.arange(width)
         source = np.minimum(first[:, None] + k, steps - 1)
         valid = k[None, :] < lengths[:, None]
         encoder = np.where(valid, np.take_along_axis(x, source, axis=1), 0.0).astype(np.float32)
@@ -111,7 +114,7 @@ class DirectPath:
         ], axis=1)
         time_idx = ends // step_seconds
         x_in = {
-            "encoder_cat": torch.from_numpy(np.repeat(cats[:, None, :], self.max_encoder, 1)),
+            "encoder_cat": torch.from_numpy(np.repeat(cats[:, None, :], width, 1)),
             "encoder_cont": torch.from_numpy(enc_cont),
             "encoder_target": torch.from_numpy(encoder),
             "encoder_lengths": torch.from_numpy(lengths.astype(np.int64)),
