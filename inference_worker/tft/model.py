@@ -75,6 +75,7 @@ def make_dataset(
     *,
     predict: bool = False,
     min_prediction_idx: int | None = None,
+    weight: str | None = None,
 ) -> TimeSeriesDataSet:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -83,6 +84,7 @@ def make_dataset(
             time_idx="time_idx",
             target="value",
             group_ids=["series"],
+            weight=weight,
             max_encoder_length=config.max_encoder_length,
             min_encoder_length=config.min_encoder_length,
             max_prediction_length=config.horizon,

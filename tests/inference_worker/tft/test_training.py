@@ -25,3 +25,14 @@ def test_validation_is_the_last_part_of_the_time_range(history):
     cutoff = split_point(frame, 0.2)
     first, last = frame["time_idx"].min(), frame["time_idx"].max()
     assert cutoff == last - int((last - first) * 0.2)
+
+
+def test_every_series_weighs_alike_in_the_loss(history):
+    from inference_worker.tft.training import with_loss_weights
+
+    frame = with_loss_weights(long_frame(history))
+    per_series = frame.groupby("series").agg(weight=("weight", "first"), std=("value", "std"))
+    assert abs(per_series["weight"].mean() - 1.0) < 1e-5
+    # weight x spread is the same for every series that varies
+    product = (per_series["weight"] * per_series["std"])[per_series["std"] > 1e-3]
+    assert product.max() / product.min() < 1.01
