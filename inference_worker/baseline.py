@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from inference_worker.forecaster import Batch
+from inference_worker.forecaster import Batch, carry_forward
 from schemas.common import METRIC_BOUNDS, METRICS
 
 Z90 = 1.2816  # standard normal quantile of 0.9
@@ -38,7 +38,7 @@ class SeasonalNaiveTrend:
             return self._predict(batch)
 
     def _predict(self, batch: Batch) -> np.ndarray:
-        x = _fill_gaps(batch.values.astype(np.float64))  # (B, M, T)
+        x = carry_forward(batch.values.astype(np.float64))  # (B, M, T)
         _, _, steps = x.shape
         h = np.arange(1, self.horizon_steps + 1, dtype=np.float64)
         level = np.nanmean(x[..., -LEVEL_STEPS:], axis=-1)
@@ -64,16 +64,6 @@ class SeasonalNaiveTrend:
             low, high = METRIC_BOUNDS[name]
             out[:, m] = np.clip(out[:, m], low, high)
         return out.astype(np.float32)
-
-
-def _fill_gaps(x: np.ndarray) -> np.ndarray:
-    """Carry the last observation forward over gaps (leading gaps stay NaN)."""
-    steps = x.shape[-1]
-    idx = np.where(np.isfinite(x), np.arange(steps), 0)
-    np.maximum.accumulate(idx, axis=-1, out=idx)
-    filled = np.take_along_axis(x, idx, axis=-1)
-    first_seen = np.isfinite(x).cumsum(axis=-1) > 0
-    return np.where(first_seen, filled, np.nan)
 
 
 def _slope(x: np.ndarray) -> np.ndarray:

@@ -42,6 +42,16 @@ class Batch:
         return cls(windows=windows, values=values)
 
 
+def carry_forward(x: np.ndarray) -> np.ndarray:
+    """Carry the last observation forward over gaps along the last axis; leading gaps stay NaN."""
+    steps = x.shape[-1]
+    idx = np.where(np.isfinite(x), np.arange(steps), 0)
+    np.maximum.accumulate(idx, axis=-1, out=idx)
+    filled = np.take_along_axis(x, idx, axis=-1)
+    first_seen = np.isfinite(x).cumsum(axis=-1) > 0
+    return np.where(first_seen, filled, np.nan)
+
+
 class Forecaster(Protocol):
     version: str
     horizon_steps: int

@@ -26,6 +26,8 @@ from typing import Literal, Protocol, runtime_checkable
 import numpy as np
 import pandas as pd
 
+from inference_worker.forecaster import carry_forward
+
 STEPS_PER_DAY = 288  # 5-minute steps
 Z90 = 1.2815515655446004  # standard normal quantile of 0.9
 
@@ -46,10 +48,10 @@ def fill_gaps(history: np.ndarray) -> np.ndarray:
     ok = np.isfinite(x)
     if not ok.any():
         raise ValueError("history has no observed value")
-    idx = np.where(ok, np.arange(x.size), 0)
-    np.maximum.accumulate(idx, out=idx)
-    idx[: int(np.argmax(ok))] = int(np.argmax(ok))
-    return x[idx]
+    filled = carry_forward(x)
+    first = int(np.argmax(ok))
+    filled[:first] = x[first]
+    return filled
 
 
 def point_forecast(p50: np.ndarray) -> np.ndarray:

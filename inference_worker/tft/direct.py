@@ -17,7 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from inference_worker.forecaster import Batch
+from inference_worker.forecaster import Batch, carry_forward
 from inference_worker.tft.artifacts import LoadedModel, template_dataset
 from schemas.common import METRIC_BOUNDS, METRICS
 from schemas.profiles import profile_for
@@ -78,10 +78,9 @@ class DirectPath:
             return out, ready
         rows = np.flatnonzero(ready)
         x, first, lengths = values[rows], first[rows], lengths[rows]
-        # Carry observations forward over gaps, as series_frame does.
-        idx = np.where(np.isfinite(x), np.arange(steps), 0)
-        np.maximum.accumulate(idx, axis=1, out=idx)
-        x = np.take_along_axis(x, idx, axis=1)
+        # Carry observations forward over gaps, as series_frame does (leading gaps are
+        # left NaN and lie outside each encoder).
+        x = carry_forward(x)
         # Left-align each encoder (the library pads at the end), zeros beyond its length.
         # As the library's collate does: pad to the longest encoder of this batch, no
         # further; the network takes the encoder length from the tensor's width.
