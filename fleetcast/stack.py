@@ -114,6 +114,10 @@ def _supervise(child: Child, env: dict[str, str]) -> None:
     if code is None:
         return
     if child.restarts >= MAX_RESTARTS:
+        if child.restarts == MAX_RESTARTS:
+            log.error("%s exited with code %s after %d restarts; giving up on it (the rest "
+                      "of the stack keeps running)", child.name, code, MAX_RESTARTS)
+            child.restarts += 1  # say it once
         return
     # A child that ran a good while before dying gets a fresh restart budget.
     if time.monotonic() - child.started_at > 300:
