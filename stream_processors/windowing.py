@@ -15,7 +15,7 @@ state includes, so events replayed after a crash are recognised and skipped.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,7 +44,6 @@ class StepResult:
     closed_steps: int = 0
     window: ContextWindow | None = None  # set when a step closed
     events_in_closed: int = 0  # events that went into the steps just closed
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def new_state(server_id: str) -> State:
