@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,11 +35,12 @@ def test_stack_stays_quiet_when_healthy_and_alerts_on_critical(make_settings, re
     shipped = Path(settings.model_path).read_text().strip()
     forecasts = read_topic(settings, settings.topic_forecasts)
     alerts = read_topic(settings, settings.topic_alerts)
+    # The producer's simulated clock starts at the wall clock: the backfill ends there.
+    live_from = datetime.now(UTC)
     stack = ServiceProcess(settings, "up", "--no-ui", log_path=str(tmp_path / "up.log"))
     try:
         # Healthy: forecasts for the backfilled day and 3 simulated hours after it.
-        first = forecasts.wait_for(lambda ms: len(ms) > 0, timeout_s=90)
-        live_from = Forecast.model_validate_json(first[0].value()).start + timedelta(hours=24)
+        forecasts.wait_for(lambda ms: len(ms) > 0, timeout_s=90)
         forecasts.wait_for(
             lambda ms: any(Forecast.model_validate_json(m.value()).start
                            >= live_from + timedelta(hours=3) for m in ms[-40:]),
