@@ -7,18 +7,30 @@ This path computes the very same inputs with a few vectorised numpy
 operations over the whole batch (same left-aligned, zero-padded encoder
 layout, same per-series standardisation by the encoder window, same calendar
 covariates and relative time index) and runs one forward pass under
-``torch.inference_mode()``. A test holds it equal to ``predict_series``.
+``torch.inference_mode()``. A test holds it equal to the library's
+``model.predict()`` on the same windows.
+
+The network it runs is the loaded one made ready for serving
+(``serving_network``): a copy with the library's interpolation replaced by
+its exact matmul form, on the device chosen at start, optionally compiled.
+Inputs go through reused host buffers (``staging.HostStaging``); on CUDA the
+forward pass runs under bf16 autocast unless turned off.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
 from inference_worker.forecaster import Batch, carry_forward
 from inference_worker.tft.artifacts import LoadedModel, template_dataset
+from inference_worker.tft.interpolation import swap_interpolation
+from inference_worker.tft.staging import HostStaging
 from schemas.common import METRIC_BOUNDS, METRICS
 from schemas.profiles import profile_for
 
@@ -39,9 +51,31 @@ def calendar_from_epoch(seconds: np.ndarray) -> list[np.ndarray]:
     ]
 
 
+@dataclass(frozen=True)
+class Serving:
+    """How the network runs: chosen once at start from the settings."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    bf16: bool = False  # autocast the forward pass to bfloat16
+    compile: bool = False  # torch.compile the network (off by default: unmeasured here)
+
+
+def serving_network(network: nn.Module, serving: Serving) -> nn.Module:
+    """A copy of ``network`` for inference; the loaded one stays the library's own."""
+    served = copy.deepcopy(network)
+    swap_interpolation(served)
+    served = served.to(serving.device).eval()
+    if serving.compile:
+        served = torch.compile(served, dynamic=True)  # type: ignore[assignment]
+    return served
+
+
 class DirectPath:
-    def __init__(self, model: LoadedModel) -> None:
+    def __init__(self, model: LoadedModel, serving: Serving | None = None) -> None:
         self.model = model
+        self.serving = serving or Serving()
+        self.network = serving_network(model.network, self.serving)
+        self.staging = HostStaging(self.serving.device)
         config = model.config
         template = template_dataset(config, model.vocabulary)
         self.reals = list(template.reals)
@@ -56,16 +90,15 @@ class DirectPath:
     def _category_codes(self, name: str, values: Sequence[str]) -> np.ndarray:
         return np.asarray(self._codes[name].transform(np.asarray(values)), dtype=np.int64)
 
-    def predict_series(
+    def encode_series(
         self,
         values: np.ndarray,  # (n, steps) float, NaN for gaps, last column = last step
         end_seconds: np.ndarray,  # (n,) epoch seconds where the forecast starts
         step_seconds: int,
         metrics: Sequence[str],
         profiles: Sequence[str],
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Quantiles ``(n, q, horizon)`` and a mask of the series that had enough history."""
-        n, steps = values.shape
+    ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
+        """The mask of the series with enough history, and the network's inputs for those."""
         values = values[:, -self.max_encoder :]
         steps = values.shape[1]
         finite = np.isfinite(values)
@@ -73,9 +106,8 @@ class DirectPath:
         first = np.where(seen, finite.argmax(axis=1), steps)
         lengths = steps - first
         ready = lengths >= self.min_encoder
-        out = np.full((n, len(self.quantile_order), self.horizon), np.nan, dtype=np.float32)
         if not ready.any():
-            return out, ready
+            return ready, None
         rows = np.flatnonzero(ready)
         x, first, lengths = values[rows], first[rows], lengths[rows]
         # Carry observations forward over gaps, as series_frame does (leading gaps are
@@ -112,24 +144,43 @@ class DirectPath:
             for name in self.categoricals
         ], axis=1)
         time_idx = ends // step_seconds
-        x_in = {
-            "encoder_cat": torch.from_numpy(np.repeat(cats[:, None, :], width, 1)),
-            "encoder_cont": torch.from_numpy(enc_cont),
-            "encoder_target": torch.from_numpy(encoder),
-            "encoder_lengths": torch.from_numpy(lengths.astype(np.int64)),
-            "decoder_cat": torch.from_numpy(np.repeat(cats[:, None, :], self.horizon, 1)),
-            "decoder_cont": torch.from_numpy(dec_cont),
-            "decoder_target": torch.zeros(len(rows), self.horizon),
-            "decoder_lengths": torch.full((len(rows),), self.horizon, dtype=torch.int64),
-            "decoder_time_idx": torch.from_numpy(time_idx[:, None] + np.arange(self.horizon)),
-            "groups": torch.zeros(len(rows), 1, dtype=torch.int64),
-            "target_scale": torch.from_numpy(np.stack([center, scale], axis=1)),
+        r = len(rows)
+        inputs = {
+            "encoder_cat": np.broadcast_to(cats[:, None, :], (r, width, cats.shape[1])),
+            "encoder_cont": enc_cont,
+            "encoder_target": encoder,
+            "encoder_lengths": lengths.astype(np.int64),
+            "decoder_cat": np.broadcast_to(cats[:, None, :], (r, self.horizon, cats.shape[1])),
+            "decoder_cont": dec_cont,
+            "decoder_target": np.zeros((r, self.horizon), dtype=np.float32),
+            "decoder_lengths": np.full(r, self.horizon, dtype=np.int64),
+            "decoder_time_idx": time_idx[:, None] + np.arange(self.horizon, dtype=np.int64),
+            "groups": np.zeros((r, 1), dtype=np.int64),
+            "target_scale": np.stack([center, scale], axis=1),
         }
-        with torch.inference_mode():
-            prediction = self.model.network(x_in)["prediction"].numpy()  # (r, horizon, q)
-        quantiles = np.sort(prediction.transpose(0, 2, 1)[:, self.quantile_order], axis=1)
-        out[rows] = quantiles
+        return ready, inputs
+
+    def predict_series(self, values: np.ndarray, end_seconds: np.ndarray, step_seconds: int,
+                       metrics: Sequence[str], profiles: Sequence[str],
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Quantiles ``(n, q, horizon)`` and a mask of the series that had enough history
+        (the arguments as ``encode_series`` takes them)."""
+        ready, inputs = self.encode_series(values, end_seconds, step_seconds, metrics, profiles)
+        out = np.full((len(values), len(self.quantile_order), self.horizon), np.nan,
+                      dtype=np.float32)
+        if inputs is not None:
+            prediction = self.forward(inputs)  # (r, horizon, q)
+            out[ready] = np.sort(prediction.transpose(0, 2, 1)[:, self.quantile_order], axis=1)
         return out, ready
+
+    def forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """One forward pass on the serving device; quantiles ``(r, horizon, q)`` as float32."""
+        x = self.staging.to_device(inputs)
+        device = self.serving.device
+        with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16,
+                                                    enabled=self.serving.bf16):
+            prediction = self.network(x)["prediction"]
+        return self.staging.to_host(prediction)
 
     def _reals(self, seconds: np.ndarray, relative: np.ndarray, value: np.ndarray) -> np.ndarray:
         columns = dict(zip(("tod_sin", "tod_cos", "dow_sin", "dow_cos"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inference_worker.tft import artifacts
@@ -37,3 +38,23 @@ def trained_model_dir(history, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def loaded(trained_model_dir):
     return artifacts.load(trained_model_dir / "latest")
+
+
+@pytest.fixture(scope="session")
+def direct_inputs(loaded):
+    """The network's input tensors for a few windows, as the direct path builds them."""
+    from inference_worker.forecaster import Batch
+    from inference_worker.tft.direct import DirectPath
+    from schemas.common import METRICS
+    from tests.inference_worker.factories import make_window
+
+    windows = [make_window("ppdb001", noise=1.0, seed=1),
+               make_window("ppweb001", observed=60, noise=1.0, seed=2)]
+    batch = Batch.of(windows)
+    path = DirectPath(loaded)
+    b, m, steps = batch.values.shape
+    _, inputs = path.encode_series(
+        batch.values.reshape(b * m, steps), np.repeat([int(w.end.timestamp()) for w in windows], m),
+        300, list(METRICS) * b, [w.profile for w in windows for _ in METRICS])
+    assert inputs is not None
+    return path.staging.to_device(inputs)
