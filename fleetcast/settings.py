@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     # Large enough that a backlog coalesces to one window per server (see service.py).
     batch_size: int = Field(256, ge=1)
     batch_deadline_ms: int = Field(200, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the model runs; auto: CUDA when torch sees a GPU."
+    )
+    autocast_bf16: bool = Field(True, description="On CUDA, run the model under bf16 autocast.")
+    # Off: neither has been measured on a GPU yet (see BENCHMARKS.md).
+    torch_compile: bool = Field(False, description="torch.compile the model at load.")
+    model_poll_s: float = Field(
+        5.0, ge=0, description="Seconds between checks of models/latest for a new version; 0: off."
+    )
 
     # API and UI
     api_host: str = "127.0.0.1"

@@ -6,6 +6,9 @@ that cannot be decoded, or a batch that fails, goes to the dead-letter topic
 with the reason: nothing is dropped silently. Forecasts are keyed by server
 and carry a ``forecast_id`` per window, so a re-scored window replaces its
 earlier forecast downstream instead of doubling it.
+
+Between batches the worker also reads ``reload_model`` commands from the
+control topic and swaps in a newly loaded model (``reload.py``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ from datetime import UTC, datetime
 from confluent_kafka import Message
 from pydantic import ValidationError
 
+from fleetcast import telemetry
 from fleetcast.kafka import (
     commit,
     dead_letter_message,
+    drain,
     ensure_topics,
     make_consumer,
     make_producer,
@@ -30,10 +35,12 @@ from fleetcast.settings import Settings
 from inference_worker.alerts import AlertTracker
 from inference_worker.batcher import MicroBatcher
 from inference_worker.forecaster import Forecaster
-from inference_worker.loading import forecaster_from_settings
 from inference_worker.pipeline import score_batch
+from inference_worker.reload import ModelReloader, Outcome, reloadable_forecaster
+from producers.control import open_control_consumer
 from schemas.common import describe_validation_error
 from schemas.context_window import ContextWindow
+from schemas.control_event import ReloadModel, is_command
 
 log = logging.getLogger(__name__)
 STAGE = "infer"
@@ -42,20 +49,25 @@ STAGE = "infer"
 class InferenceWorker:
     def __init__(self, settings: Settings, forecaster: Forecaster | None = None) -> None:
         self.settings = settings
-        self.forecaster = forecaster if forecaster is not None else forecaster_from_settings(
-            settings
-        )
+        self._reloader: ModelReloader | None = None
+        if forecaster is None:
+            forecaster, self._reloader = reloadable_forecaster(settings)
+        self.forecaster = forecaster
         self.tracker = AlertTracker()
         self.batcher: MicroBatcher[tuple[Message, ContextWindow]] = MicroBatcher(
             settings.batch_size, settings.batch_deadline_ms / 1000
         )
         self.stats = {"windows": 0, "forecasts": 0, "superseded": 0, "alerts": 0,
-                      "dead_letters": 0, "batches": 0}
+                      "dead_letters": 0, "batches": 0, "reloads": 0, "failed_reloads": 0}
         self._consumer = make_consumer(settings, settings.infer_group_id)
         self._producer = make_producer(settings)
+        # Every worker reads every command: its own group, from the end of the topic.
+        self._control = open_control_consumer(settings) if self._reloader else None
 
     def run(self, stop: threading.Event) -> None:
         self._consumer.subscribe([self.settings.topic_windows])
+        telemetry.MODEL_INFO.info({"version": self.forecaster.version,
+                                   "kind": type(self.forecaster).__name__})
         log.info("inference worker up: model %s, batch %d / %d ms",
                  self.forecaster.version, self.batcher.max_size, self.settings.batch_deadline_ms)
         last_report = time.monotonic()
@@ -70,11 +82,17 @@ class InferenceWorker:
         finally:
             self._producer.flush(10)
             self._consumer.close()
+            if self._control is not None:
+                self._control.close()
+            if self._reloader is not None:
+                self._reloader.close()
 
     def poll_once(self) -> None:
+        self._follow_model()
         messages = self._consumer.consume(
             num_messages=self.batcher.room, timeout=max(self.batcher.time_left(), 0.001)
         )
+        telemetry.record_consumed(STAGE, self._consumer, messages)
         for message in messages:
             if message.error():
                 log.warning("consumer error: %s", message.error())
@@ -91,6 +109,36 @@ class InferenceWorker:
             self._producer.flush(10)
             commit(self._consumer)
 
+    def _follow_model(self) -> None:
+        """Between batches: start a reload when asked to, swap in a model once it is loaded."""
+        if self._reloader is None:
+            return
+        assert self._control is not None
+        for message in drain(self._control, 0, max_messages=10):
+            if is_command(message.value() or b"", ReloadModel):
+                self._reloader.request(message)
+        self._reloader.check()
+        outcome = self._reloader.ready()
+        if outcome is not None:
+            self._swap(outcome)
+
+    def _swap(self, outcome: Outcome) -> None:
+        if outcome.forecaster is not None:
+            log.info("model %s replaces %s", outcome.forecaster.version, self.forecaster.version)
+            self.forecaster = outcome.forecaster
+            telemetry.MODEL_INFO.info({"version": self.forecaster.version,
+                                       "kind": type(self.forecaster).__name__})
+            self.stats["reloads"] += 1
+            return
+        self.stats["failed_reloads"] += 1
+        log.error("model reload failed, %s keeps serving: %s", self.forecaster.version,
+                  outcome.error)
+        for requested_by in outcome.requested_by:
+            if isinstance(requested_by, Message):  # a reload_model command: answer it
+                self._dead_letter(requested_by, f"reload_model failed, "
+                                  f"{self.forecaster.version} keeps serving: {outcome.error}")
+        self._producer.flush(10)
+
     def _decode(self, message: Message) -> ContextWindow | None:
         try:
             return ContextWindow.model_validate_json(message.value() or b"")
@@ -102,14 +150,16 @@ class InferenceWorker:
         batch = newest_per_server(received)
         self.stats["superseded"] += len(received) - len(batch)
         windows = [window for _, window in batch]
+        telemetry.BATCH_SIZE.labels(STAGE).observe(len(batch))
         try:
-            scored = score_batch(self.forecaster, windows, self.tracker, datetime.now(UTC))
+            with telemetry.INFERENCE_LATENCY.time():
+                scored = score_batch(self.forecaster, windows, self.tracker, datetime.now(UTC))
         except Exception as exc:
             log.exception("batch of %d windows failed", len(batch))
             for message, _ in batch:
                 self._dead_letter(message, f"batch failed: {type(exc).__name__}: {exc}")
         else:
-            for result in scored:
+            for (message, _), result in zip(batch, scored, strict=True):
                 key = result.forecast.server_id.encode()
                 self._producer.produce(
                     self.settings.topic_forecasts, key=key, value=result.forecast.to_bytes()
@@ -119,9 +169,13 @@ class InferenceWorker:
                         self.settings.topic_alerts, key=key, value=result.alert.to_bytes()
                     )
                     self.stats["alerts"] += 1
-                    log.info("alert %s %s %s", result.alert.status, result.alert.severity,
-                             result.alert.summary)
+                    self._produced(self.settings.topic_alerts)
+                    log.info("alert %s %s %s %s", result.alert.status, result.alert.severity,
+                             result.alert.summary, telemetry.fields(
+                                 topic=message.topic(), partition=message.partition(),
+                                 offset=message.offset(), server_id=result.alert.server_id))
             self.stats["forecasts"] += len(scored)
+            self._produced(self.settings.topic_forecasts, len(scored))
             self.stats["batches"] += 1
         # At-least-once: commit only what has been published.
         remaining = self._producer.flush(30)
@@ -132,6 +186,10 @@ class InferenceWorker:
     def _dead_letter(self, message: Message, reason: str) -> None:
         dead_letter_message(self.settings, self._producer, message, stage=STAGE, reason=reason)
         self.stats["dead_letters"] += 1
+        telemetry.DEAD_LETTERS.labels(STAGE, message.topic() or "").inc()
+
+    def _produced(self, topic: str, count: int = 1) -> None:
+        telemetry.EVENTS_PRODUCED.labels(STAGE, topic).inc(count)
 
 
 def newest_per_server(
@@ -154,4 +212,8 @@ def newest_per_server(
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     ensure_topics(settings)
-    InferenceWorker(settings).run(stop or stop_on_signals())
+    metrics = telemetry.serve_metrics(settings, "infer")
+    try:
+        InferenceWorker(settings).run(stop or stop_on_signals())
+    finally:
+        telemetry.close_metrics(metrics)

@@ -19,7 +19,7 @@ from fleetcast.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.simulator import FleetSimulator
 from schemas.common import describe_validation_error
-from schemas.control_event import ControlEvent
+from schemas.control_event import ControlEvent, ReloadModel, is_command
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +81,12 @@ class ControlHandler:
             self.handle(message)
 
     def handle(self, message: Message) -> None:
+        raw = message.value() or b""
         try:
-            event = ControlEvent.model_validate_json(message.value() or b"")
+            event = ControlEvent.model_validate_json(raw)
         except ValidationError as exc:
+            if is_command(raw, ReloadModel):
+                return  # the inference workers' command, valid but not the producer's
             self._reject(message, f"invalid control event: {describe_validation_error(exc)}")
             return
         try:

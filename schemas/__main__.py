@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from schemas.common import Payload
+from schemas.control_event import CONTROL_COMMANDS
 from schemas.topics import TOPICS
 
 JSONSCHEMA_DIR = Path(__file__).parent / "jsonschema"
@@ -21,9 +22,10 @@ def render(payload: type[Payload]) -> str:
 
 def main() -> None:
     JSONSCHEMA_DIR.mkdir(exist_ok=True)
-    for spec in TOPICS:
-        schema_file(spec.payload).write_text(render(spec.payload))
-        print(f"wrote {schema_file(spec.payload)}")
+    # Each topic's payload, and the control topic's other commands.
+    for payload in dict.fromkeys([*(spec.payload for spec in TOPICS), *CONTROL_COMMANDS]):
+        schema_file(payload).write_text(render(payload))
+        print(f"wrote {schema_file(payload)}")
 
 
 if __name__ == "__main__":

@@ -1,92 +1,36 @@
 from __future__ import annotations
 
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import pytest
-from confluent_kafka import Message
 
-from fleetcast.kafka import make_producer
 from fleetcast.settings import Settings
-from inference_worker.forecaster import Batch, Forecaster
-from inference_worker.service import InferenceWorker, newest_per_server
+from inference_worker.forecaster import Batch
+from inference_worker.service import newest_per_server
 from schemas.alert import AlertEvent
 from schemas.dead_letter import DeadLetter
 from schemas.forecast import Forecast
 from schemas.severity import rank
 from tests.conftest import SettingsFactory
-from tests.helpers import ServiceThread, TopicReader
+from tests.helpers import TopicReader
+from tests.inference_worker.broker_helpers import (
+    WAIT_S,
+    Running,
+    at_least,
+    forecasts_of,
+    letters_of,
+    publish,
+    settle,
+    window_message,
+)
 from tests.inference_worker.factories import STEP, T0, make_window
 
 pytestmark = pytest.mark.broker
 
-WAIT_S = 30.0
-QUIET_S = 2.0  # how long "nothing more arrives" is watched for
 HOT = "ppsrv009"
 GARBAGE = [b"this is not json", b'{"server_id": "ppsrv001", "profile": "generic"}']
-
-
-class Running(ServiceThread):
-    """An inference worker in a thread."""
-
-    def __init__(self, settings: Settings, forecaster: Forecaster | None = None) -> None:
-        self.worker = InferenceWorker(settings, forecaster)
-        super().__init__(self.worker.run)
-
-
-@pytest.fixture
-def start_worker() -> Iterator[Callable[..., Running]]:
-    running: list[Running] = []
-
-    def start(settings: Settings, forecaster: Forecaster | None = None) -> Running:
-        worker = Running(settings, forecaster)
-        running.append(worker)
-        return worker
-
-    yield start
-    for worker in running:
-        if worker.thread.is_alive():
-            worker.shut_down()
-    running.clear()  # and with them their Kafka clients, before the broker goes
-
-
-def publish(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
-    producer = make_producer(settings)
-    for key, value in messages:
-        producer.produce(settings.topic_windows, key=key, value=value)
-    assert producer.flush(10) == 0
-
-
-def window_message(server_id: str, step: int, **series: float) -> tuple[bytes, bytes]:
-    window = make_window(server_id, series, end=T0 + step * STEP, noise=0.3, seed=step)
-    return server_id.encode(), window.to_bytes()
-
-
-def at_least(n: int) -> Callable[[list[Message]], bool]:
-    return lambda messages: len(messages) >= n
-
-
-def settle(*readers: TopicReader) -> None:
-    """Keep reading for a while, so that anything more that was coming has come."""
-    deadline = time.monotonic() + QUIET_S
-    while time.monotonic() < deadline:
-        for reader in readers:
-            reader.poll(0.1)
-
-
-def forecasts_of(reader: TopicReader) -> list[Forecast]:
-    out = []
-    for message in reader.messages:
-        forecast = Forecast.model_validate_json(message.value() or b"")
-        assert message.key() == forecast.server_id.encode()
-        out.append(forecast)
-    return out
-
-
-def letters_of(reader: TopicReader) -> list[DeadLetter]:
-    return [DeadLetter.model_validate_json(m.value() or b"") for m in reader.messages]
 
 
 def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
@@ -151,7 +95,7 @@ def test_windows_in_forecasts_alerts_and_dead_letters_out_and_offsets_committed(
     stats = dict(worker.worker.stats)
     assert stats.pop("batches") >= 3  # 20 windows in batches of at most 8
     assert stats == {"windows": 22, "forecasts": 20, "superseded": 0, "alerts": 1,
-                     "dead_letters": 2}
+                     "dead_letters": 2, "reloads": 0, "failed_reloads": 0}
     worker.shut_down()
 
     # A new worker in the same group resumes after the committed offsets: it
