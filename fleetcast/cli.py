@@ -65,10 +65,9 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def cmd_infer(args: argparse.Namespace) -> int:
-    from inference_worker.service import run
+    from inference_worker.service import main
 
-    run(_settings())
-    return 0
+    return main(_settings(device=args.device))
 
 
 def cmd_api(args: argparse.Namespace) -> int:
@@ -195,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--servers", type=int, help="Simulated fleet size (default 20).")
     produce.add_argument("--speed", type=float, help="Simulated seconds per real second.")
     add("process", cmd_process, "Run the Faust stream processor (metrics -> windows).")
-    add("infer", cmd_infer, "Run the inference worker (windows -> forecasts, alerts).")
+    infer = add("infer", cmd_infer, "Run the inference worker (windows -> forecasts, alerts).")
+    infer.add_argument("--device", choices=("auto", "cpu", "cuda"),
+                       help="Where the model runs (default: FLEETCAST_DEVICE, else auto).")
     add("api", cmd_api, "Run the REST/WebSocket API.")
     add("ui", cmd_ui, "Run the Panel dashboard.")
     scenario = add("scenario", cmd_scenario, "Publish a scenario change to fleetcast.control.")

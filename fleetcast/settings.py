@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 5006
     api_token: SecretStr | None = None
+    ui_cost_per_incident: float = Field(
+        25_000.0, ge=0, description="Cost of one incident, for the dashboard's cost avoidance."
+    )
+    ui_runbooks: str | None = Field(
+        None, description="YAML file of runbook hints (kind -> profile -> actions) for the UI."
+    )
 
     log_level: str = "INFO"
 

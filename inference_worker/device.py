@@ -20,10 +20,18 @@ def cpu_threads(requested: int | None = None) -> int:
     return threads
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The device asked for is not there."""
+
+
 def pick_device(requested: str = "auto") -> torch.device:
     """``auto``: CUDA where there is a GPU, else the CPU; ``cuda`` without one is an error."""
     if requested == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device")
+        raise DeviceUnavailableError(
+            f"--device cuda (FLEETCAST_DEVICE=cuda) was asked for, but torch {torch.__version__} "
+            f"sees no CUDA device (built with CUDA: {torch.version.cuda or 'no'}); "
+            "use --device cpu or auto"
+        )
     if requested in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda")
     return torch.device("cpu")

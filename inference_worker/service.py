@@ -14,11 +14,12 @@ control topic and swaps in a newly loaded model (``reload.py``).
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from datetime import UTC, datetime
 
-from confluent_kafka import Message
+from confluent_kafka import Message, TopicPartition
 from pydantic import ValidationError
 
 from fleetcast import telemetry
@@ -65,7 +66,7 @@ class InferenceWorker:
         self._control = open_control_consumer(settings) if self._reloader else None
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.settings.topic_windows])
+        self._consumer.subscribe([self.settings.topic_windows], on_assign=log_assignment)
         telemetry.MODEL_INFO.info({"version": self.forecaster.version,
                                    "kind": type(self.forecaster).__name__})
         log.info("inference worker up: model %s, batch %d / %d ms",
@@ -192,6 +193,11 @@ class InferenceWorker:
         telemetry.EVENTS_PRODUCED.labels(STAGE, topic).inc(count)
 
 
+def log_assignment(_: object, partitions: list[TopicPartition]) -> None:
+    """Which windows partitions this worker holds now: how scale-out is seen (and tested)."""
+    log.info("windows partitions assigned: %s", sorted(tp.partition for tp in partitions))
+
+
 def newest_per_server(
     batch: list[tuple[Message, ContextWindow]],
 ) -> list[tuple[Message, ContextWindow]]:
@@ -217,3 +223,16 @@ def run(settings: Settings, stop: threading.Event | None = None) -> None:
         InferenceWorker(settings).run(stop or stop_on_signals())
     finally:
         telemetry.close_metrics(metrics)
+
+
+def main(settings: Settings) -> int:
+    """``fleetcast infer``: 2 with the reason when the device asked for is not there."""
+    from inference_worker.device import DeviceUnavailableError, pick_device
+
+    try:
+        pick_device(settings.device)  # checked before Kafka, whatever the forecaster
+    except DeviceUnavailableError as exc:
+        print(f"fleetcast infer: {exc}", file=sys.stderr)
+        return 2
+    run(settings)
+    return 0

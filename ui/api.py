@@ -8,6 +8,7 @@ the FastAPI full-stack template) so tests swap them by passing them to
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from collections.abc import AsyncIterator
@@ -16,7 +17,16 @@ from typing import Annotated, Any
 
 import uvicorn
 from confluent_kafka import KafkaException, Producer
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import (
+    APIRouter,
+    Depends,
+    FastAPI,
+    HTTPException,
+    Query,
+    Request,
+    WebSocket,
+    status,
+)
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fleetcast import __version__
@@ -26,7 +36,8 @@ from schemas.alert import AlertEvent, AlertStatus
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
 from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
-from ui.fleet_state import FleetFeed, FleetState, shared_feed
+from ui.feed import FleetFeed, shared_feed
+from ui.fleet_state import FleetState, Kind
 from ui.shared import shared_producer
 
 log = logging.getLogger(__name__)
@@ -103,6 +114,7 @@ router = APIRouter()
 
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong bearer token."},
+    422: {"description": "An unknown scenario, a bad server id, or a server never seen."},
     403: {"description": "Writes are disabled: no API token is configured."},
     503: {"description": "The command could not be handed to Kafka."},
 }
@@ -165,8 +177,14 @@ def alerts(
     tags=["control"],
 )
 def scenario(
-    body: ScenarioRequest, settings: SettingsDep, producer: ProducerDep
+    body: ScenarioRequest, settings: SettingsDep, producer: ProducerDep, state: StateDep
 ) -> ControlEvent:
+    unknown = [server_id for server_id in body.servers if not state.knows(server_id)]
+    if unknown:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"unknown server(s), never seen in a forecast: {', '.join(unknown[:20])}",
+        )
     try:
         return publish_scenario(settings, producer, body.scenario, body.servers)
     except (KafkaException, BufferError, ControlNotDeliveredError) as exc:
@@ -174,6 +192,58 @@ def scenario(
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "could not publish the command"
         ) from exc
+
+
+#: Messages a slow WebSocket client may fall behind by before the oldest are dropped.
+WS_QUEUE = 1000
+
+
+async def push(websocket: WebSocket, kind: Kind) -> None:
+    """Send every ``kind`` payload the view accepts, as JSON text, until the client leaves."""
+    state: FleetState = websocket.app.state.fleet
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=WS_QUEUE)
+
+    def offer(data: str) -> None:
+        if queue.full():
+            queue.get_nowait()
+        queue.put_nowait(data)
+
+    def listener(event_kind: Kind, payload: Any) -> None:  # on the feed's thread
+        if event_kind == kind:
+            loop.call_soon_threadsafe(offer, payload.model_dump_json())
+
+    async def send() -> None:
+        while True:
+            await websocket.send_text(await queue.get())
+
+    async def receive() -> None:
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
+
+    stop = state.listen(listener)  # before accepting: nothing after the handshake is missed
+    try:
+        await websocket.accept()
+        tasks = [asyncio.create_task(send()), asyncio.create_task(receive())]
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:
+            task.cancel()
+        for task in done:
+            task.exception()  # retrieved: a client that went away is not an error
+    finally:
+        stop()
+
+
+@router.websocket("/ws/alerts", name="alerts stream")
+async def ws_alerts(websocket: WebSocket) -> None:
+    """Every alert event (firing, escalation, resolution) as it arrives."""
+    await push(websocket, "alert")
+
+
+@router.websocket("/ws/forecasts", name="forecasts stream")
+async def ws_forecasts(websocket: WebSocket) -> None:
+    """Every new forecast as it arrives."""
+    await push(websocket, "forecast")
 
 
 # -- app --------------------------------------------------------------------------------------
@@ -196,7 +266,13 @@ def create_app(
     app = FastAPI(
         title="fleetcast",
         version=__version__,
-        description="Forecast-driven view of a server fleet, its alerts and simulator control.",
+        description=(
+            "Forecast-driven view of a server fleet, its alerts and simulator control.\n\n"
+            "WebSockets (not listed below, as OpenAPI has no WebSocket operations): "
+            "`/ws/alerts` pushes every alert event (the `AlertEvent` schema) and "
+            "`/ws/forecasts` every new forecast (the `Forecast` schema) as JSON text, "
+            "as they arrive from Kafka."
+        ),
         lifespan=lifespan,
     )
     app.state.settings = settings
