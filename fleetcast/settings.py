@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     ui_runbooks: str | None = Field(
         None, description="YAML file of runbook hints (kind -> profile -> actions) for the UI."
     )
+    ui_cost_per_incident: float = Field(
+        25_000.0, ge=0, description="Cost of one incident, for the dashboard's cost avoidance."
+    )
+    ui_runbooks: str | None = Field(
+        None, description="YAML file of runbook hints (kind -> profile -> actions) for the UI."
+    )
 
     log_level: str = "INFO"
 

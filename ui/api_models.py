@@ -11,7 +11,8 @@ from schemas.control_event import MAX_SERVERS_PER_COMMAND, Scenario
 from schemas.forecast import Forecast
 from schemas.profiles import Profile
 from schemas.severity import Severity
-from ui.fleet_state import FleetFeed, FleetState
+from ui.feed import FleetFeed
+from ui.fleet_state import FleetState
 
 
 class FeedHealth(BaseModel):
@@ -45,13 +46,17 @@ class FleetRow(BaseModel):
     severity: Severity
     risk_score: float
     risk_metric: str | None
+    risk_value: float | None = Field(description="The driving metric's latest value.")
     predicted_breach_at: AwareDatetime | None
     breach_in_s: float | None = Field(description="Seconds from the forecast start to the breach.")
+    p_30m: float = Field(description="Chance of a metric crossing critical within 30 minutes.")
+    p_8h: float = Field(description="Chance of a metric crossing critical within 8 hours.")
     status: Literal["ok", "warming_up"]
     context_steps: int
     min_context_steps: int
     start: AwareDatetime
     updated_at: AwareDatetime = Field(description="When the forecast was issued.")
+    model_version: str
 
 
 class HistoryPoint(BaseModel):

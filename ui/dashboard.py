@@ -141,7 +141,8 @@ def create_page(
     document = pn.state.curdoc
     if document is not None and document.session_context is not None:
         # Tied to the session: Panel stops it when the browser tab goes away.
-        pn.state.add_periodic_callback(page.tick, period=REFRESH_MS)
+        # Panel accepts coroutine functions here; its annotation does not say so.
+        pn.state.add_periodic_callback(page.tick, period=REFRESH_MS)  # type: ignore[arg-type]
     return page.layout
 
 

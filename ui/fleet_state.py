@@ -1,28 +1,34 @@
-"""The UI's read model: what the fleet looks like, rebuilt from the forecasts and alerts topics.
+"""The UI's read model: the fleet as the forecasts, alerts and control topics describe it.
 
 ``FleetState`` is pure (no Kafka): ``apply_*`` fold payloads in, the read
-methods hand out JSON-able copies. ``FleetFeed`` is the one background
-consumer per process that feeds it; ``shared_feed`` hands every dashboard
-session and the API the same feed instead of a consumer each.
+methods hand out JSON-able data. Everything it holds is bounded: per server
+the newest forecast and a 24 h ring of its metrics, risk and severity; the
+fleet's aggregate per 5-minute step for 24 h; a capped number of resolved
+alerts. ``ui.feed.FleetFeed`` is the one consumer per process that feeds it.
+
+Reads that cost O(fleet) are computed once per ``version`` and shared by every
+session: treat what they return as read-only.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections import OrderedDict, deque
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypeVar
 
-from pydantic import ValidationError
+import numpy as np
 
-from fleetcast.kafka import drain, make_consumer
-from fleetcast.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
+from schemas.common import METRICS
+from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
-from schemas.severity import SEVERITIES, Severity
-from ui.shared import ProcessRegistry, cluster_key
+from schemas.severity import SEVERITIES, Severity, rank
+from ui.risk import fleet_probability, server_probabilities
+from ui.series import SeriesRing
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +38,27 @@ HISTORY_SPAN = timedelta(hours=24)
 #: Resolved alerts kept for display; open ones are always kept.
 MAX_RESOLVED_ALERTS = 1000
 RECENT_ALERT_EVENTS = 1000
+#: Ring columns: the metrics' last values, then the risk score and the severity's rank.
+_RISK, _RANK = len(METRICS), len(METRICS) + 1
+
+Kind = Literal["forecast", "alert"]
+Listener = Callable[[Kind, Forecast | AlertEvent], None]
+T = TypeVar("T")
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
-def _fleet_row(forecast: Forecast) -> dict[str, Any]:
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(epoch: int | np.integer[Any]) -> datetime:
+    return datetime.fromtimestamp(int(epoch), UTC)
+
+
+def _fleet_row(forecast: Forecast, chances: tuple[float, ...]) -> dict[str, Any]:
     breach = forecast.predicted_breach_at
     return {
         "server_id": forecast.server_id,
@@ -46,14 +66,19 @@ def _fleet_row(forecast: Forecast) -> dict[str, Any]:
         "severity": forecast.severity,
         "risk_score": forecast.risk_score,
         "risk_metric": forecast.risk_metric,
+        "risk_value": forecast.last_values.get(forecast.risk_metric)
+        if forecast.risk_metric else None,
         "predicted_breach_at": _iso(breach),
         # Relative to the forecast start: simulated time may run far ahead of the wall clock.
         "breach_in_s": (breach - forecast.start).total_seconds() if breach else None,
+        "p_30m": chances[0],
+        "p_8h": chances[1],
         "status": forecast.status,
         "context_steps": forecast.context_steps,
         "min_context_steps": forecast.min_context_steps,
         "start": _iso(forecast.start),
         "updated_at": _iso(forecast.issued_at),
+        "model_version": forecast.model_version,
     }
 
 
@@ -62,12 +87,31 @@ def _alert_order(event: AlertEvent) -> tuple[datetime, bool]:
     return (event.issued_at, event.status == "resolved")
 
 
+@dataclass(frozen=True)
+class Override:
+    scenario: str
+    since: datetime
+
+
+@dataclass
+class Episode:
+    """One alert from its first firing to its resolution, for the cost-avoidance view."""
+
+    alert_id: str
+    server_id: str
+    profile: str
+    first_fired_at: datetime
+    peak: Severity
+    #: Longest warning ahead of a predicted breach, in the forecast's (simulated) time.
+    lead_s: float | None = None
+    resolved: bool = False
+
+
 class FleetState:
     """Thread-safe, bounded view of the fleet: latest forecast per server, alerts, histories.
 
-    Per server it keeps the newest forecast (by window ``start``) and a short
-    severity history; per alert the newest event. Every change bumps
-    ``version`` so a page can tell cheaply whether it has anything to redraw.
+    Every change bumps ``version`` so a page can tell cheaply whether it has
+    anything to redraw; listeners (the API's WebSockets) hear each accepted payload.
     """
 
     def __init__(
@@ -80,17 +124,48 @@ class FleetState:
         self._version = 0
         self._history_steps = history_steps
         self._forecasts: dict[str, Forecast] = {}
-        self._history: dict[str, deque[tuple[datetime, Severity, float]]] = {}
+        self._chances: dict[str, tuple[float, ...]] = {}
+        self._series: dict[str, SeriesRing] = {}
         # Open alerts are few (at most about one per server) and must never be
         # dropped; resolved ones only grow, so they are capped, oldest out first.
         self._firing: dict[str, AlertEvent] = {}
         self._resolved: OrderedDict[str, AlertEvent] = OrderedDict()
         self._max_resolved = max_resolved_alerts
         self._recent: deque[AlertEvent] = deque(maxlen=recent_alert_events)
+        self._episodes: OrderedDict[str, Episode] = OrderedDict()
+        # The fleet's aggregate as it stood when the fleet moved past each step.
+        self._fleet_steps: dict[int, dict[str, Any]] = {}
+        self._newest_start: int | None = None
+        self._fleet_override: Override | None = None
+        self._overrides: dict[str, Override] = {}
+        self._listeners: list[Listener] = []
+        self._cache: dict[str, tuple[int, Any]] = {}
 
     @property
     def version(self) -> int:
         return self._version
+
+    def listen(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` (on the writer's thread) with every accepted payload; returns the
+        function that stops it. A listener must be quick and must not raise."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def stop() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return stop
+
+    def _tell(self, kind: Kind, payload: Forecast | AlertEvent) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(kind, payload)
+            except Exception:  # a broken listener must not stop the feed
+                log.exception("fleet state listener failed")
 
     # -- writes -------------------------------------------------------------------------------
 
@@ -101,25 +176,39 @@ class FleetState:
         (same ``start``) replaces its predecessor, so redelivered or
         out-of-order messages never add a second entry.
         """
+        chances = server_probabilities(forecast)
         with self._lock:
             held = self._forecasts.get(forecast.server_id)
             if held is not None and (forecast.start < held.start or forecast == held):
                 return False
+            start = _epoch(forecast.start)
+            if self._newest_start is not None and start > self._newest_start:
+                self._fleet_steps[self._newest_start] = self._aggregate_locked()
+                self._drop_old_steps(start)
+            if self._newest_start is None or start > self._newest_start:
+                self._newest_start = start
             self._forecasts[forecast.server_id] = forecast
-            self._record_history(forecast)
+            self._chances[forecast.server_id] = chances
+            self._record_series(forecast, start)
             self._version += 1
-            return True
+        self._tell("forecast", forecast)
+        return True
 
-    def _record_history(self, forecast: Forecast) -> None:
-        history = self._history.setdefault(
-            forecast.server_id, deque(maxlen=self._history_steps)
-        )
-        if history and history[-1][0] == forecast.start:
-            history.pop()
-        history.append((forecast.start, forecast.severity, forecast.risk_score))
+    def _record_series(self, forecast: Forecast, start: int) -> None:
+        ring = self._series.get(forecast.server_id)
+        if ring is None:
+            ring = self._series[forecast.server_id] = SeriesRing(
+                self._history_steps, len(METRICS) + 2
+            )
+        row = [np.nan if (v := forecast.last_values.get(n)) is None else v for n in METRICS]
+        ring.put(start, [*row, forecast.risk_score, rank(forecast.severity)])
         # The step cap alone would keep days-old points of a server that reports rarely.
-        while history[0][0] < forecast.start - HISTORY_SPAN:
-            history.popleft()
+        ring.drop_before(start - int(HISTORY_SPAN.total_seconds()))
+
+    def _drop_old_steps(self, newest: int) -> None:
+        horizon = newest - int(HISTORY_SPAN.total_seconds())
+        for start in [s for s in self._fleet_steps if s < horizon]:
+            del self._fleet_steps[start]
 
     def apply_alert(self, event: AlertEvent) -> bool:
         """Fold an alert event in; returns whether anything changed (older events are ignored)."""
@@ -135,18 +224,69 @@ class FleetState:
                 self._resolved.move_to_end(event.alert_id)
                 while len(self._resolved) > self._max_resolved:
                     self._resolved.popitem(last=False)
+            self._record_episode(event)
             self._recent.append(event)
             self._version += 1
-            return True
+        self._tell("alert", event)
+        return True
+
+    def _record_episode(self, event: AlertEvent) -> None:
+        episode = self._episodes.get(event.alert_id)
+        if episode is None:
+            episode = self._episodes[event.alert_id] = Episode(
+                event.alert_id, event.server_id, event.profile, event.issued_at, event.severity
+            )
+            while len(self._episodes) > self._max_resolved + len(self._firing):
+                self._episodes.popitem(last=False)
+        if event.status == "resolved":
+            episode.resolved = True
+            return
+        if rank(event.severity) > rank(episode.peak):
+            episode.peak = event.severity
+        forecast = self._forecasts.get(event.server_id)
+        if event.predicted_breach_at is not None and forecast is not None:
+            lead = (event.predicted_breach_at - forecast.start).total_seconds()
+            if lead > 0 and (episode.lead_s is None or lead > episode.lead_s):
+                episode.lead_s = lead
+
+    def apply_control(self, event: ControlEvent, at: datetime) -> bool:
+        """Track which scenarios are active: a named server's latest command, and the last
+        fleet-wide one (``healthy`` fleet-wide clears everything)."""
+        with self._lock:
+            override = Override(event.scenario, at)
+            if not event.servers:
+                self._fleet_override = None if event.scenario == "healthy" else override
+                if event.scenario == "healthy":
+                    self._overrides.clear()
+            for server_id in event.servers:
+                if event.scenario == "healthy":
+                    self._overrides.pop(server_id, None)
+                else:
+                    self._overrides[server_id] = override
+            self._version += 1
+        return True
 
     # -- reads: snapshots taken under the lock, serialised outside it (payloads are frozen) ---
 
+    def _cached(self, name: str, build: Callable[[], T]) -> T:
+        version = self._version
+        hit = self._cache.get(name)
+        if hit is not None and hit[0] == version:
+            value: T = hit[1]
+            return value
+        value = build()
+        self._cache[name] = (version, value)
+        return value
+
     def fleet(self) -> list[dict[str, Any]]:
-        """One row per server, highest risk first."""
+        """One row per server, highest risk first (shared: do not mutate)."""
+        return self._cached("fleet", self._build_fleet)
+
+    def _build_fleet(self) -> list[dict[str, Any]]:
         with self._lock:
-            forecasts = list(self._forecasts.values())
-        forecasts.sort(key=lambda f: (-f.risk_score, f.server_id))
-        return [_fleet_row(forecast) for forecast in forecasts]
+            pairs = [(f, self._chances[f.server_id]) for f in self._forecasts.values()]
+        pairs.sort(key=lambda pair: (-pair[0].risk_score, pair[0].server_id))
+        return [_fleet_row(forecast, chances) for forecast, chances in pairs]
 
     def server(self, server_id: str) -> dict[str, Any] | None:
         """The server's latest forecast as a JSON-able dict, or ``None`` if never seen."""
@@ -154,14 +294,34 @@ class FleetState:
             forecast = self._forecasts.get(server_id)
         return forecast.model_dump(mode="json") if forecast is not None else None
 
+    def forecast(self, server_id: str) -> Forecast | None:
+        with self._lock:
+            return self._forecasts.get(server_id)
+
+    def knows(self, server_id: str) -> bool:
+        with self._lock:
+            return server_id in self._forecasts
+
+    def _ring(self, server_id: str) -> tuple[np.ndarray, np.ndarray]:
+        with self._lock:
+            ring = self._series.get(server_id)
+            if ring is None:
+                return np.zeros(0, dtype=np.int64), np.zeros((0, len(METRICS) + 2), np.float32)
+            return ring.view()
+
     def history(self, server_id: str) -> list[dict[str, Any]]:
         """The server's recent severities, oldest first."""
-        with self._lock:
-            points = list(self._history.get(server_id, ()))
+        times, rows = self._ring(server_id)
         return [
-            {"start": start.isoformat(), "severity": severity, "risk_score": risk}
-            for start, severity, risk in points
+            {"start": _moment(t).isoformat(), "severity": SEVERITIES[int(row[_RANK])],
+             "risk_score": float(row[_RISK])}
+            for t, row in zip(times, rows, strict=True)
         ]
+
+    def metric_history(self, server_id: str) -> tuple[list[datetime], dict[str, np.ndarray]]:
+        """The server's last observed value per metric at each forecast, oldest first (NaN: gap)."""
+        times, rows = self._ring(server_id)
+        return [_moment(t) for t in times], {n: rows[:, j] for j, n in enumerate(METRICS)}
 
     def alerts(
         self,
@@ -187,6 +347,11 @@ class FleetState:
         events.reverse()
         return [event.model_dump(mode="json") for event in events[:limit]]
 
+    def episodes(self) -> list[Episode]:
+        """Alert episodes, oldest first (copies)."""
+        with self._lock:
+            return [Episode(**vars(e)) for e in self._episodes.values()]
+
     def severity_counts(self) -> dict[Severity, int]:
         """Servers per severity, every level present, least severe first."""
         counts = dict.fromkeys(SEVERITIES, 0)
@@ -194,6 +359,57 @@ class FleetState:
             for forecast in self._forecasts.values():
                 counts[forecast.severity] += 1
         return counts
+
+    def incident_chances(self) -> dict[str, float]:
+        """The fleet's probability of an incident within 30 minutes (``p_30m``) and 8 h."""
+        return self._cached("chances", self._build_chances)
+
+    def _build_chances(self) -> dict[str, float]:
+        with self._lock:
+            chances = list(self._chances.values())
+        return {
+            "p_30m": fleet_probability(c[0] for c in chances),
+            "p_8h": fleet_probability(c[1] for c in chances),
+        }
+
+    def _aggregate_locked(self) -> dict[str, Any]:
+        counts = dict.fromkeys(SEVERITIES, 0)
+        risks = []
+        for forecast in self._forecasts.values():
+            counts[forecast.severity] += 1
+            risks.append(forecast.risk_score)
+        return {
+            "counts": counts,
+            "mean_risk": float(np.mean(risks)) if risks else 0.0,
+            "max_risk": max(risks, default=0.0),
+            "p_8h": fleet_probability(c[1] for c in self._chances.values()),
+        }
+
+    def fleet_history(self) -> list[dict[str, Any]]:
+        """Per 5-minute step of the last 24 h: servers per severity, mean and max risk and the
+        8 h incident probability, as the fleet stood when it moved past the step; the current
+        step last (shared: do not mutate)."""
+        return self._cached("fleet_history", self._build_fleet_history)
+
+    def _build_fleet_history(self) -> list[dict[str, Any]]:
+        with self._lock:
+            steps = dict(self._fleet_steps)
+            if self._newest_start is not None:
+                steps[self._newest_start] = self._aggregate_locked()
+        return [{"start": _moment(s), **steps[s]} for s in sorted(steps)]
+
+    def overrides(self) -> tuple[Override | None, dict[str, Override]]:
+        """The fleet-wide scenario in force (None: none or healthy) and per-server overrides."""
+        with self._lock:
+            return self._fleet_override, dict(sorted(self._overrides.items()))
+
+    def model_versions(self) -> dict[str, int]:
+        """Servers per model version of their latest forecast."""
+        versions: dict[str, int] = {}
+        with self._lock:
+            for forecast in self._forecasts.values():
+                versions[forecast.model_version] = versions.get(forecast.model_version, 0) + 1
+        return versions
 
     def warming_up_count(self) -> int:
         with self._lock:
@@ -208,102 +424,8 @@ class FleetState:
             return len(self._forecasts)
 
     def server_ids(self) -> list[str]:
+        return self._cached("server_ids", self._build_server_ids)
+
+    def _build_server_ids(self) -> list[str]:
         with self._lock:
             return sorted(self._forecasts)
-
-
-class FleetFeed:
-    """One background consumer that keeps a ``FleetState`` up to date from Kafka.
-
-    Its group id is unique and it never commits: every process rebuilds its
-    view from the start of the topics, and no two processes share partitions.
-    """
-
-    def __init__(
-        self,
-        settings: Settings,
-        state: FleetState | None = None,
-        *,
-        group_id: str | None = None,
-        poll_timeout_s: float = 0.5,
-    ) -> None:
-        self.settings = settings
-        self.state = state if state is not None else FleetState()
-        self.group_id = group_id or f"fleetcast-ui-{uuid.uuid4().hex[:12]}"
-        self.poll_timeout_s = poll_timeout_s
-        self.applied = 0
-        self.undecodable = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> FleetFeed:
-        """Start the consumer thread (once; later calls are no-ops)."""
-        with self._start_lock:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._run, name="fleetcast-ui-feed", daemon=True
-                )
-                self._thread.start()
-        return self
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def handle(self, topic: str, value: bytes | None) -> bool:
-        """Decode one message and apply it; returns whether it was decodable."""
-        try:
-            if value is None:
-                raise ValueError("empty message")
-            if topic == self.settings.topic_forecasts:
-                self.state.apply_forecast(Forecast.model_validate_json(value))
-            elif topic == self.settings.topic_alerts:
-                self.state.apply_alert(AlertEvent.model_validate_json(value))
-            else:
-                raise ValueError(f"not a topic this feed reads: {topic}")
-        except (ValidationError, ValueError) as exc:
-            # A bad message must not take the whole UI down; it is the producer's bug.
-            self.undecodable += 1
-            log.warning(
-                "undecodable message on %s (%d so far): %s", topic, self.undecodable,
-                str(exc)[:300],
-            )
-            return False
-        self.applied += 1
-        return True
-
-    def _run(self) -> None:
-        consumer = make_consumer(self.settings, self.group_id)
-        consumer.subscribe([self.settings.topic_forecasts, self.settings.topic_alerts])
-        try:
-            while not self._stop.is_set():
-                try:
-                    for message in drain(consumer, self.poll_timeout_s):
-                        self.handle(message.topic() or "", message.value())
-                except Exception:
-                    # Keep the view alive through broker hiccups; librdkafka reconnects.
-                    log.exception("fleet feed poll failed; retrying")
-                    self._stop.wait(1.0)
-        finally:
-            consumer.close()
-
-
-_feeds: ProcessRegistry[FleetFeed] = ProcessRegistry()
-
-
-def shared_feed(settings: Settings) -> FleetFeed:
-    """The process's feed for the settings' cluster and topics; ``start()`` it (idempotent)."""
-    key = (cluster_key(settings), settings.topic_forecasts, settings.topic_alerts)
-    return _feeds.get(key, lambda: FleetFeed(settings))
-
-
-def stop_shared_feeds() -> None:
-    """Stop and forget every shared feed (tests, shutdown)."""
-    for feed in _feeds.pop_all():
-        feed.stop()

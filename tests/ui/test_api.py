@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
 from typing import Any
 
@@ -9,9 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fleetcast.settings import Settings
+from schemas.alert import AlertEvent
 from schemas.control_event import ControlEvent
+from schemas.forecast import Forecast
+from schemas.severity import rank
 from tests.conftest import SettingsFactory
 from tests.helpers import TopicReader
+from tests.ui.conftest import API_TOKEN
 from tests.ui.factories import make_alert, make_forecast
 from ui.api import create_app
 from ui.fleet_state import FleetState
@@ -194,12 +201,63 @@ def test_openapi_documents_routes_and_the_bearer_scheme(client: TestClient) -> N
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 
 
+def test_scenario_for_a_server_never_seen_is_422(
+    client: TestClient, producer: RecordingProducer
+) -> None:
+    response = client.post(
+        "/scenario", json={"scenario": "critical", "servers": ["ppdb001", "ppdb999"]},
+        headers=AUTH,
+    )
+
+    assert response.status_code == 422
+    assert "ppdb999" in response.json()["detail"]
+    assert producer.sent == []
+
+
+def test_ws_alerts_pushes_each_alert_event_as_it_arrives(
+    client: TestClient, state: FleetState
+) -> None:
+    with client.websocket_connect("/ws/alerts") as socket:
+        state.apply_forecast(make_forecast("ppweb001", 95.0, step=1))  # not on this socket
+        state.apply_alert(make_alert("ppweb001", severity="imminent_failure", risk=95.0,
+                                     minute=3))
+
+        pushed = AlertEvent.model_validate(socket.receive_json())
+
+    assert (pushed.server_id, pushed.severity, pushed.status) == (
+        "ppweb001", "imminent_failure", "firing")
+
+
+def test_ws_forecasts_pushes_new_forecasts_only(client: TestClient, state: FleetState) -> None:
+    with client.websocket_connect("/ws/forecasts") as socket:
+        state.apply_forecast(make_forecast("ppdb001", 20.0))  # a duplicate: not new
+        state.apply_forecast(make_forecast("ppdb001", 66.0, step=1))
+
+        pushed = Forecast.model_validate(socket.receive_json())
+
+    assert (pushed.server_id, pushed.risk_score) == ("ppdb001", 66.0)
+
+
+def test_websockets_stop_listening_when_the_client_leaves(
+    client: TestClient, state: FleetState
+) -> None:
+    with client.websocket_connect("/ws/alerts") as socket:
+        state.apply_alert(make_alert("ppdb002", minute=5))
+        socket.receive_json()
+    deadline = time.monotonic() + 10
+    while state._listeners and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert state._listeners == []
+
+
 @pytest.mark.broker
 def test_scenario_reaches_the_control_topic(make_settings: SettingsFactory) -> None:
     settings = make_settings(api_token=TOKEN)
     reader = TopicReader(settings, settings.topic_control)
+    state = FleetState()
+    state.apply_forecast(make_forecast("ppdb001"))
     try:
-        client = TestClient(create_app(settings, state=FleetState()))  # the real shared producer
+        client = TestClient(create_app(settings, state=state))  # the real shared producer
 
         response = client.post(
             "/scenario", json={"scenario": "disk_fill", "servers": ["ppdb001"]}, headers=AUTH
@@ -211,3 +269,42 @@ def test_scenario_reaches_the_control_topic(make_settings: SettingsFactory) -> N
         assert (event.scenario, event.servers) == ("disk_fill", ["ppdb001"])
     finally:
         reader.close()
+
+
+@pytest.mark.broker
+@pytest.mark.slow
+def test_ws_pushes_an_alert_after_a_scenario_change(stack: Settings) -> None:
+    """On the running stack: POST critical for one server, its alert arrives on the socket."""
+    target = "ppweb002"
+    with TestClient(create_app(stack)) as client:  # the shared feed on the stack's topics
+        deadline = time.monotonic() + 120
+        while client.get(f"/servers/{target}").status_code == 404:
+            assert time.monotonic() < deadline, f"no forecast for {target}"
+            time.sleep(0.5)
+        with client.websocket_connect("/ws/alerts") as socket:
+            response = client.post("/scenario", json={"scenario": "critical",
+                                                      "servers": [target]},
+                                   headers={"Authorization": f"Bearer {API_TOKEN}"})
+            assert response.status_code == 202
+
+            alert = receive_alert_for(socket, target, timeout_s=90)
+
+    assert alert.status == "firing"
+    assert rank(alert.severity) >= rank("warning")
+
+
+def receive_alert_for(socket: Any, server_id: str, timeout_s: float) -> AlertEvent:
+    """The first alert on ``socket`` for ``server_id``; fails after ``timeout_s``."""
+    with ThreadPoolExecutor(1) as pool:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            future = pool.submit(socket.receive_json)
+            try:
+                alert = AlertEvent.model_validate(
+                    future.result(timeout=max(0.1, deadline - time.monotonic()))
+                )
+            except FutureTimeout:
+                socket.close()
+                raise AssertionError(f"no alert for {server_id} within {timeout_s} s") from None
+            if alert.server_id == server_id:
+                return alert

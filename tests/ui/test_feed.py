@@ -11,7 +11,7 @@ from fleetcast.kafka import make_producer
 from fleetcast.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.ui.factories import make_alert, make_forecast
-from ui.fleet_state import FleetFeed, shared_feed
+from ui.feed import FleetFeed, shared_feed
 
 pytestmark = pytest.mark.broker
 

@@ -11,7 +11,8 @@ from functools import partial
 from fleetcast.settings import Settings
 from schemas.severity import SEVERITIES
 from tests.ui.factories import make_alert, make_forecast
-from ui.fleet_state import FleetFeed, FleetState
+from ui.feed import FleetFeed
+from ui.fleet_state import FleetState
 
 
 def test_fleet_is_sorted_by_risk_with_the_listed_fields() -> None:
