@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint schemas clean
+.PHONY: install run test lint schemas clean chromium
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetcast needs Python 3.11"'
@@ -17,7 +17,11 @@ install: $(STAMP)
 run: install
 	$(BIN)/fleetcast up
 
-test: install
+# The dashboard's browser test drives Debian's chromium (Playwright downloads no browser).
+chromium:
+	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 lint: install
