@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     context_steps: int = 288
     grace_seconds: int = Field(60, ge=0, description="How late an event may be, in event time.")
     max_event_skew_days: float = Field(400, gt=0, description="Reject timestamps this far off.")
+    # Bounded state: a flood of unknown server ids cannot grow a worker's table.
+    max_tracked_servers: int = Field(50_000, ge=1, description="Servers per Faust worker.")
+    evict_silent_after_s: float = Field(
+        3600.0, gt=0, description="Seconds without an event after which a server may be evicted."
+    )
     # The embedded broker holds a JoinGroup for about half the rebalance timeout.
     process_session_timeout_s: float = Field(6.0, ge=6, description="Kafka refuses less than 6 s.")
 
@@ -92,12 +97,19 @@ class Settings(BaseSettings):
     ui_runbooks: str | None = Field(
         None, description="YAML file of runbook hints (kind -> profile -> actions) for the UI."
     )
-    ui_cost_per_incident: float = Field(
-        25_000.0, ge=0, description="Cost of one incident, for the dashboard's cost avoidance."
-    )
-    ui_runbooks: str | None = Field(
-        None, description="YAML file of runbook hints (kind -> profile -> actions) for the UI."
-    )
+
+    # Real metric sources (`fleetcast produce --source host|prometheus`)
+    source_interval_s: float = Field(15.0, gt=0, description="Seconds between samples.")
+
+    # Prometheus /metrics of each service (fleetcast/telemetry.py); 0 turns one off.
+    # The API serves /metrics on its own port (api_port) instead.
+    metrics_host: str = "127.0.0.1"
+    metrics_port_produce: int = Field(9101, ge=0, le=65535)
+    metrics_port_process: int = Field(9102, ge=0, le=65535)
+    metrics_port_infer: int = Field(9103, ge=0, le=65535)
+    metrics_port_ui: int = Field(9104, ge=0, le=65535)
+    metrics_port_source: int = Field(9105, ge=0, le=65535)
+    metrics_port_forward: int = Field(9106, ge=0, le=65535)
 
     log_level: str = "INFO"
 

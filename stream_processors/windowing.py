@@ -53,7 +53,9 @@ def new_state(server_id: str) -> State:
         "last_closed_step": None,  # step index (epoch seconds // step_seconds)
         "history": {name: [] for name in METRICS},  # means, oldest first
         "counts": [],  # events per closed step
-        "open": {},  # str(step index) -> {"n": events, "sum": {metric: s}, "cnt": {metric: c}}
+        # str(step index) -> {"n": events, "sum": {metric: s}, "cnt": {metric: c},
+        #                     "ts": [event epoch seconds, to spot resends]}
+        "open": {},
         "watermark": None,  # epoch seconds of the latest event
         "last_offset": None,  # newest source offset included (per the server's partition)
     }
@@ -78,7 +80,19 @@ def add_event(
                 f"already (grace {config.grace_seconds} s)"
             ),
         )
-    _accumulate(state["open"].setdefault(str(step), _empty_open()), event)
+    bucket = state["open"].setdefault(str(step), _empty_open())
+    # The same server and timestamp twice is a resend (a producer retry, a
+    # replayed file), not a second reading: averaging it in would weight it double.
+    seen = bucket.setdefault("ts", [])
+    if ts in seen:
+        if offset is not None:
+            state["last_offset"] = offset
+        return StepResult(
+            accepted=False,
+            reason=f"duplicate event: {event.server_id} at {_iso(ts)} was already applied",
+        )
+    seen.append(ts)
+    _accumulate(bucket, event)
     if state["watermark"] is None or ts > state["watermark"]:
         state["watermark"] = ts
     if offset is not None:
@@ -146,7 +160,12 @@ def _close_through(state: State, last_closed: int, target: int, config: WindowCo
 
 
 def _empty_open() -> dict[str, Any]:
-    return {"n": 0, "sum": dict.fromkeys(METRICS, 0.0), "cnt": dict.fromkeys(METRICS, 0)}
+    return {"n": 0, "sum": dict.fromkeys(METRICS, 0.0), "cnt": dict.fromkeys(METRICS, 0), "ts": []}
+
+
+def pending_events(state: State) -> int:
+    """Events accepted into steps that have not closed yet (not in any window so far)."""
+    return sum(int(bucket["n"]) for bucket in state["open"].values())
 
 
 def _accumulate(bucket: dict[str, Any], event: MetricEvent) -> None:

@@ -8,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.metric_event import MetricEvent
-from stream_processors.windowing import WindowConfig, add_event, new_state, window_of
+from stream_processors.windowing import (
+    WindowConfig,
+    add_event,
+    new_state,
+    pending_events,
+    window_of,
+)
 
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)  # on a 5-minute boundary
 CONFIG = WindowConfig(step_seconds=300, context_steps=288, grace_seconds=60)
@@ -107,3 +113,20 @@ def test_state_survives_a_json_round_trip_like_the_changelog():
 def test_unknown_server_gets_profile_from_its_prefix():
     assert new_state("ppweb777")["profile"] == "web_api"
     assert new_state("mailhost1")["profile"] == "generic"
+
+
+def test_a_resent_event_is_rejected_as_a_duplicate_not_averaged_twice():
+    state = new_state("ppdb001")
+    assert add_event(state, event(0, cpu=10.0), CONFIG).accepted
+    again = add_event(state, event(0, cpu=90.0), CONFIG)
+    assert not again.accepted and not again.duplicate
+    assert "duplicate event" in (again.reason or "")
+    assert pending_events(state) == 1
+
+
+def test_pending_events_count_what_no_window_holds_yet():
+    state = new_state("ppdb001")
+    results = [add_event(state, event(m), CONFIG) for m in range(0, 12)]
+    windowed = sum(r.events_in_closed for r in results)
+    assert windowed + pending_events(state) == 12
+    assert windowed == 10, "minutes 0-9 are in closed steps; the grace holds 10-11 open"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,6 @@ from schemas.context_window import ContextWindow
 from schemas.dead_letter import DeadLetter
 from schemas.metric_event import MetricEvent
 from stream_processors.windowing import WindowConfig, add_event, new_state, window_of
-from tests.helpers import ServiceProcess
 
 pytestmark = pytest.mark.broker
 _NOW = datetime.now(UTC)
@@ -25,20 +23,6 @@ def metric(server: str, minute: int) -> MetricEvent:
         server_id=server, timestamp=T0 + timedelta(minutes=minute),
         cpu_pct=float(minute % 97), mem_pct=40.0 + (minute % 13), latency_ms=20.0 + minute % 5,
     )
-
-
-@pytest.fixture
-def start_worker(settings, tmp_path) -> Iterator:
-    workers: list[ServiceProcess] = []
-
-    def start() -> ServiceProcess:
-        worker = ServiceProcess(settings, "process", log_path=str(tmp_path / "process.log"))
-        workers.append(worker)
-        return worker
-
-    yield start
-    for worker in workers:
-        worker.stop()
 
 
 def publish(settings, events: list[MetricEvent]) -> None:
