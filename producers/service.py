@@ -19,6 +19,7 @@ from typing import Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
+from fleetcast import telemetry
 from fleetcast.kafka import ensure_topics, make_producer
 from fleetcast.runtime import configure_logging, stop_on_signals
 from fleetcast.settings import Settings
@@ -30,6 +31,7 @@ from schemas.metric_event import MetricEvent
 
 log = logging.getLogger(__name__)
 
+STAGE: Final = "produce"
 _MINUTE: Final = timedelta(minutes=1)
 #: Longest real wait between checks for commands and for ``stop``.
 _MAX_WAIT_S: Final = 0.2
@@ -42,12 +44,17 @@ _FLUSH_TIMEOUT_S: Final = 10.0
 class MetricPublisher:
     """Puts metric events on the metrics topic keyed by server id, counting what happens."""
 
-    def __init__(self, settings: Settings, producer: Producer, stop: threading.Event) -> None:
+    def __init__(
+        self, settings: Settings, producer: Producer, stop: threading.Event, *,
+        stage: str = STAGE,
+    ) -> None:
         self._topic = settings.topic_metrics
         self._producer = producer
         self._stop = stop
         self.produced = 0
         self.failed = 0
+        self._produced_metric = telemetry.EVENTS_PRODUCED.labels(stage, self._topic)
+        self._failed_metric = telemetry.DELIVERY_FAILURES.labels(stage, self._topic)
 
     def send(self, events: list[MetricEvent]) -> None:
         for event in events:
@@ -57,6 +64,7 @@ class MetricPublisher:
             if not produce_patiently(self._producer, self._stop, produce):
                 return  # stopping while the queue is full: the rest is dropped
             self.produced += 1
+            self._produced_metric.inc()
             if self.produced % _POLL_EVERY == 0:
                 self._producer.poll(0)
 
@@ -64,10 +72,15 @@ class MetricPublisher:
         """Serve delivery reports without waiting."""
         self._producer.poll(0)
 
-    def _delivered(self, error: KafkaError | None, _message: Message) -> None:
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is None:
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("metric event delivered %s", telemetry.fields(
+                    topic=message.topic(), partition=message.partition(),
+                    offset=message.offset(), server_id=(message.key() or b"").decode()))
             return
         self.failed += 1
+        self._failed_metric.inc()
         # One line per thousand failures: a long outage must not flood the log.
         if self.failed % 1_000 == 1:
             log.error("metric events not delivered (%d so far): %s", self.failed, error)
@@ -135,6 +148,7 @@ def run(
              len(simulator.server_ids), settings.topic_metrics, settings.speed,
              settings.backfill_hours, minutes * len(simulator.server_ids), settings.seed)
 
+    metrics = telemetry.serve_metrics(settings, "produce")
     producer = make_producer(settings)
     # Positioned before the backfill, so commands sent during it are applied after.
     consumer = open_control_consumer(settings)
@@ -147,6 +161,7 @@ def run(
     finally:
         consumer.close()
         unsent = producer.flush(_FLUSH_TIMEOUT_S)
+        telemetry.close_metrics(metrics)
         log.info("stopped: %d events produced, %d not delivered, %d left unsent; "
                  "%d commands applied, %d rejected", publisher.produced, publisher.failed,
                  unsent, control.applied, control.rejected)

@@ -19,7 +19,8 @@ def create_app(settings: Settings) -> faust.App:
     and local) cut that to a few seconds; they remain overridable through the
     settings' Kafka block if a deployment needs longer ones.
     """
-    from stream_processors import agents, tables, topics
+    from stream_processors import agents, metrics, tables, topics
+    from stream_processors.agents import STAGE
 
     datadir = Path(settings.state_dir) / settings.process_app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -47,6 +48,7 @@ def create_app(settings: Settings) -> faust.App:
     declared = topics.declare(app, settings)
     windows_table = tables.declare(app, settings, TOPIC_BY_ROLE["metrics"].partitions)
     agents.register(app, settings, declared, windows_table)
+    metrics.register(app, settings, STAGE)
     return app
 
 

@@ -6,11 +6,18 @@ import faust
 
 from fleetcast.kafka import ensure_topics
 from fleetcast.settings import Settings
+from fleetcast.telemetry import close_metrics, serve_metrics
 from stream_processors.app import create_app
 
 
 def run(settings: Settings) -> None:
     ensure_topics(settings)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
-    worker.execute_from_commandline()
+    metrics = serve_metrics(settings, "process")
+    # Logging stays as the entry point configured it (fleetcast.runtime.configure_logging).
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+                          override_logging=False)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        close_metrics(metrics)

@@ -29,7 +29,7 @@ from fastapi import (
 )
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fleetcast import __version__
+from fleetcast import __version__, telemetry
 from fleetcast.control import ControlNotDeliveredError, publish_scenario
 from fleetcast.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
@@ -280,6 +280,9 @@ def create_app(
     app.state.fleet = feed.state if feed is not None else state
     app.state.producer = producer
     app.include_router(router)
+    app.add_route("/metrics", telemetry.metrics_endpoint, include_in_schema=False)
+    if feed is not None:
+        telemetry.watch_feed("api", feed)
     return app
 
 

@@ -15,6 +15,7 @@ import time
 import panel as pn
 from confluent_kafka import Producer
 
+from fleetcast import telemetry
 from fleetcast.settings import Settings
 from ui.feed import FleetFeed, shared_feed
 from ui.fleet_state import FleetState
@@ -153,6 +154,8 @@ def serve(settings: Settings) -> None:
     host name browsers use; only the configured address and localhost are allowed here.
     """
     feed = shared_feed(settings).start()
+    telemetry.watch_feed("ui", feed)
+    telemetry.serve_metrics(settings, "ui")  # Panel serves no /metrics: a port of its own
     shared_monitor(settings).start()  # so that rates are there when the pipeline view opens
     pn.extension("tabulator", nthreads=CALLBACK_THREADS)
     port = settings.ui_port
