@@ -42,8 +42,18 @@ class Child:
             terminate(self.process, timeout_s=10)
 
 
-def _service(name: str) -> list[str]:
-    return [sys.executable, "-m", "fleetcast.cli", name]
+def _service(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "fleetcast.cli", name, *args]
+
+
+def stack_children(*, ui: bool = True, host: bool = True) -> list[Child]:
+    """The services of the stack; ``host`` adds this machine as a server beside the simulator."""
+    children = [Child(name, _service(name)) for name in ("process", "infer", "produce", "api")]
+    if host:
+        children.append(Child("host", _service("produce", "--source", "host")))
+    if ui:
+        children.append(Child("ui", _service("ui")))
+    return children
 
 
 def child_env(settings: Settings) -> dict[str, str]:
@@ -70,7 +80,7 @@ def watch_first_forecast(settings: Settings, started: float, stop: threading.Eve
         consumer.close()
 
 
-def run_stack(settings: Settings, *, embedded: bool, ui: bool = True) -> None:
+def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool = True) -> None:
     started = time.monotonic()
     stop = stop_on_signals()
     broker = None
@@ -81,8 +91,7 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True) -> None:
         )
         log.info("embedded broker (memory only, for one machine) on %s", broker.bootstrap)
     ensure_topics(settings)
-    names = ["process", "infer", "produce", "api"] + (["ui"] if ui else [])
-    children = [Child(name, _service(name)) for name in names]
+    children = stack_children(ui=ui, host=host)
     env = child_env(settings)
     for child in children:
         child.start(env)
@@ -93,6 +102,9 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True) -> None:
     if ui:
         print(f"  dashboard  http://{settings.ui_host}:{settings.ui_port}", flush=True)
     print(f"  API        http://{settings.api_host}:{settings.api_port}/docs", flush=True)
+    if host:
+        print("  this host  publishes its own metrics as one more server (--no-host to skip)",
+              flush=True)
     print("  Ctrl-C stops everything.", flush=True)
     try:
         while not stop.wait(1.0):

@@ -37,7 +37,9 @@ def test_stack_stays_quiet_when_healthy_and_alerts_on_critical(make_settings, re
     alerts = read_topic(settings, settings.topic_alerts)
     # The producer's simulated clock starts at the wall clock: the backfill ends there.
     live_from = datetime.now(UTC)
-    stack = ServiceProcess(settings, "up", "--no-ui", log_path=str(tmp_path / "up.log"))
+    # --no-host: this machine, busy running the tests, is not part of the quiet healthy fleet.
+    stack = ServiceProcess(settings, "up", "--no-ui", "--no-host",
+                           log_path=str(tmp_path / "up.log"))
     try:
         # Healthy: forecasts for the backfilled day and 3 simulated hours after it.
         forecasts.wait_for(lambda ms: len(ms) > 0, timeout_s=90)
