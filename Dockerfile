@@ -39,7 +39,9 @@ RUN useradd --create-home --uid 10001 --user-group fleetcast \
     && chown -R fleetcast:fleetcast /var/lib/fleetcast
 USER fleetcast
 
-# API and dashboard defaults (FLEETCAST_API_PORT, FLEETCAST_UI_PORT).
-EXPOSE 8000 5006
+# API and dashboard defaults (FLEETCAST_API_PORT, FLEETCAST_UI_PORT), and the
+# services' Prometheus /metrics (FLEETCAST_METRICS_PORT_<SERVICE>: produce, process,
+# infer, ui, source, forward).
+EXPOSE 8000 5006 9101-9106
 
 CMD ["fleetcast", "--help"]

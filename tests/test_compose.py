@@ -31,6 +31,11 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 REQUIRED_SERVICES = ("produce", "process", "infer", "api", "ui")
 # Services that publish HTTP: the settings fields giving their port, the path to probe.
 HTTP_SERVICES = {"api": ("api_port", "/health"), "ui": ("ui_port", "/")}
+# Where each service serves Prometheus metrics (the settings field of its port): the API
+# on its own port, the others on a port of their own that their healthcheck probes.
+METRICS_PORTS = {"produce": "metrics_port_produce", "process": "metrics_port_process",
+                 "infer": "metrics_port_infer", "ui": "metrics_port_ui", "api": "api_port"}
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
 SECURITY_VARIABLES = (
     "FLEETCAST_KAFKA_SECURITY_PROTOCOL",
     "FLEETCAST_KAFKA_SASL_MECHANISM",
@@ -119,6 +124,8 @@ def _service_problems(
 
     if not service.get("restart"):
         problems.append(f"{name}: no restart policy")
+    if not _healthcheck(service):
+        problems.append(f"{name}: no healthcheck")
     for volume in _named_volumes(service):
         if volume not in declared_volumes:
             problems.append(f"{name}: volume {volume!r} is not declared under volumes:")
@@ -150,6 +157,8 @@ def _service_problems(
     if context is None or not (ROOT / context / dockerfile).is_file():
         problems.append(f"{name}: not built from the project's Dockerfile")
 
+    if len(command) >= 2 and command[1] in METRICS_PORTS:
+        problems.extend(_metrics_problems(name, command[1], env, service))
     if len(command) >= 2 and command[1] in HTTP_SERVICES:
         field, path = HTTP_SERVICES[command[1]]
         port = _int_setting(env, field)
@@ -163,6 +172,54 @@ def _service_problems(
         url = rf"http://127\.0\.0\.1:{port}{re.escape(path)}['\"]"
         if "urllib" not in check or not re.search(url, check):
             problems.append(f"{name}: no HTTP healthcheck on http://127.0.0.1:{port}{path}")
+    return problems
+
+
+def _metrics_problems(name: str, subcommand: str, env: dict[str, Any],
+                      service: dict[str, Any]) -> list[str]:
+    """/metrics must be reachable in the network, and probed where no other HTTP is."""
+    problems = []
+    if subcommand != "api" and env.get("FLEETCAST_METRICS_HOST") != "0.0.0.0":
+        problems.append(f"{name}: FLEETCAST_METRICS_HOST must be 0.0.0.0 for Prometheus")
+    port = _int_setting(env, METRICS_PORTS[subcommand])
+    if not port:
+        problems.append(f"{name}: its metrics port is off or not a number")
+    elif subcommand not in HTTP_SERVICES:
+        url = rf"http://127\.0\.0\.1:{port}/metrics['\"]"
+        if not re.search(url, _healthcheck(service)):
+            problems.append(f"{name}: no healthcheck on http://127.0.0.1:{port}/metrics")
+    return problems
+
+
+def scrape_targets(compose: dict[str, Any]) -> set[str]:
+    """host:port of every always-on fleetcast service's /metrics, from the compose file."""
+    targets = set()
+    for name, service in (compose.get("services") or {}).items():
+        command = _command(service)
+        if service.get("profiles") or command[:1] != ["fleetcast"] or len(command) < 2:
+            continue
+        if command[1] in METRICS_PORTS:
+            targets.add(f"{name}:{_int_setting(_environment(service), METRICS_PORTS[command[1]])}")
+    return targets
+
+
+def prometheus_problems(compose: dict[str, Any], config: dict[str, Any]) -> list[str]:
+    """The monitoring profile: Prometheus, behind the profile, scraping every service."""
+    prometheus = (compose.get("services") or {}).get("prometheus")
+    if prometheus is None:
+        return ["prometheus: no service (the monitoring profile)"]
+    problems = []
+    if prometheus.get("profiles") != ["monitoring"]:
+        problems.append("prometheus: not behind the `monitoring` profile")
+    if not str(prometheus.get("image", "")).startswith("prom/prometheus:"):
+        problems.append("prometheus: not the official prom/prometheus image (with a tag)")
+    mounts = [str(v) for v in prometheus.get("volumes") or []]
+    if not any(m.startswith("./deploy/prometheus.yml:") for m in mounts):
+        problems.append("prometheus: deploy/prometheus.yml is not mounted")
+    scraped = {str(target) for job in config.get("scrape_configs") or []
+               for static in job.get("static_configs") or [] for target in static["targets"]}
+    problems.extend(f"prometheus: does not scrape {target}"
+                    for target in sorted(scrape_targets(compose) - scraped))
     return problems
 
 
@@ -213,6 +270,32 @@ def load_compose() -> dict[str, Any]:
 
 def test_compose_file_has_no_problems() -> None:
     assert compose_problems(load_compose()) == []
+
+
+def load_prometheus_config() -> dict[str, Any]:
+    return yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+
+
+def test_prometheus_scrapes_every_service_behind_the_monitoring_profile() -> None:
+    compose = load_compose()
+    assert prometheus_problems(compose, load_prometheus_config()) == []
+    assert scrape_targets(compose) == {"produce:9101", "process:9102", "infer:9103", "ui:9104",
+                                       "api:8000"}
+    assert "prometheus-data" in compose["volumes"]
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda c, p: c["services"]["prometheus"].pop("profiles"), "`monitoring` profile"),
+    (lambda c, p: p["scrape_configs"][0]["static_configs"].pop(0), "does not scrape produce:9101"),
+    (lambda c, p: c["services"]["infer"]["environment"].update(FLEETCAST_METRICS_PORT_INFER=9200),
+     "does not scrape infer:9200"),
+    (lambda c, p: c["services"].pop("prometheus"), "prometheus: no service"),
+], ids=["no profile", "target missing", "port moved", "no prometheus"])
+def test_prometheus_checker_catches(mutate, expected) -> None:
+    compose, config = copy.deepcopy(load_compose()), load_prometheus_config()
+    mutate(compose, config)
+    problems = prometheus_problems(compose, config)
+    assert any(expected in problem for problem in problems), problems
 
 
 def test_api_token_comes_from_the_host_and_infer_gpu_is_optional() -> None:
@@ -336,7 +419,7 @@ def _list_form_typo(c: dict[str, Any]) -> None:
         "FLEETCAST_BATCHSIZE=32"]
 
 
-MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
+MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], object], str]] = {
     "renamed subcommand": (_rename_subcommand, "fleetcast stream"),
     "misspelt variable": (_misspell_variable, "FLEETCAST_API_HOSTNAME"),
     "no bootstrap": (_drop_bootstrap, "infer: KAFKA_BOOTSTRAP_SERVERS"),
@@ -354,6 +437,17 @@ MUTATIONS: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "undeclared volume": (_undeclared_volume, "'process-state' is not declared"),
     "no security pass-through": (_no_security_pass_through, "FLEETCAST_KAFKA_SASL_PASSWORD"),
     "typo in list-form env": (_list_form_typo, "FLEETCAST_BATCHSIZE"),
+    "no produce healthcheck": (lambda c: c["services"]["produce"].pop("healthcheck"),
+                               "produce: no healthcheck"),
+    "metrics on loopback": (
+        lambda c: c["services"]["process"]["environment"].update(
+            FLEETCAST_METRICS_HOST="127.0.0.1"), "process: FLEETCAST_METRICS_HOST"),
+    "healthcheck on another port": (
+        lambda c: c["services"]["infer"]["environment"].update(FLEETCAST_METRICS_PORT_INFER=9200),
+        "infer: no healthcheck on http://127.0.0.1:9200/metrics"),
+    "metrics off": (
+        lambda c: c["services"]["produce"]["environment"].update(FLEETCAST_METRICS_PORT_PRODUCE=0),
+        "produce: its metrics port is off"),
 }
 
 
