@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     backfill_hours: float = Field(24.0, ge=0)
     seed: int = 7
 
+    # Control commands the simulator applies, at most (more are dead-lettered).
+    control_rate_per_s: float = Field(5.0, gt=0)
+    control_burst: int = Field(20, ge=1)
+
     # Stream processor
     process_app_id: str = "fleetcast-process"
     state_dir: str = ".fleetcast/state"

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from fleetcast.kafka import dead_letter_message, drain, make_consumer
 from fleetcast.settings import Settings
 from producers.backpressure import produce_patiently
+from producers.rate_limit import TokenBucket
 from producers.simulator import FleetSimulator
 from schemas.common import describe_validation_error
 from schemas.control_event import ControlEvent, ReloadModel, is_command
@@ -74,6 +75,7 @@ class ControlHandler:
         self._stop = stop
         self.applied = 0
         self.rejected = 0
+        self._limit = TokenBucket(settings.control_rate_per_s, settings.control_burst)
 
     def poll(self, timeout_s: float) -> None:
         """Handle the commands that arrive within ``timeout_s``."""
@@ -89,8 +91,16 @@ class ControlHandler:
                 return  # the inference workers' command, valid but not the producer's
             self._reject(message, f"invalid control event: {describe_validation_error(exc)}")
             return
+        if not self._limit.take():
+            self._reject(message, (
+                f"rate limited: more than {self._limit.burst} control commands at once or "
+                f"{self._limit.rate_per_s:g} per second"))
+            return
         try:
             changed = self._simulator.apply(event)
+        except ValueError as exc:  # names a server outside the fleet
+            self._reject(message, f"control event refused: {exc}")
+            return
         except Exception as exc:  # a bad command must never stop the fleet
             log.exception("could not apply %s", event)
             self._reject(message, f"could not apply control event: {exc!r}")

@@ -197,8 +197,8 @@ class FleetSimulator:
     def set_scenario(self, scenario: str, servers: Sequence[str] = ()) -> dict[str, str]:
         """Start ``scenario`` on the named servers, or fleet-wide when none is named.
 
-        Unknown servers are added to the fleet; names that are not valid server ids
-        are skipped with a warning. Servers already in the requested state are left
+        A command naming a server outside the fleet raises ``ValueError`` and changes
+        nothing. Servers already in the requested state are left
         alone, so repeating a command does not restart it. Returns the servers that
         changed, with the state each one entered.
         """
@@ -230,16 +230,19 @@ class FleetSimulator:
         return STATES[self._servers.state[self._index[server_id]]]
 
     def _named(self, servers: Sequence[str]) -> list[int]:
-        valid = []
-        for sid in dict.fromkeys(servers):
-            try:
-                valid.append(_SERVER_ID.validate_python(sid))
-            except ValidationError:
-                log.warning("ignoring invalid server id %r in a scenario command", sid)
-        added = self.add_servers(valid)
-        if added:
-            log.info("added %d server(s) named in a scenario: %s", len(added), added[:10])
-        return [self._index[sid] for sid in valid]
+        """Rows of the named servers; a command naming any server not in the fleet is refused.
+
+        Refusing rather than adding keeps a typo, or a flood of made-up names on
+        the control topic, from growing the fleet (the caller dead-letters it).
+        """
+        unknown = [sid for sid in dict.fromkeys(servers) if sid not in self._index]
+        if unknown:
+            shown = ", ".join(repr(s[:64]) for s in unknown[:5])
+            raise ValueError(
+                f"unknown server(s) {shown}{' ...' if len(unknown) > 5 else ''}: "
+                f"the fleet has {len(self._ids)} servers ({', '.join(self._ids[:3])}, ...)"
+            )
+        return [self._index[sid] for sid in dict.fromkeys(servers)]
 
     def _fleet_wide(self, scenario: str) -> list[int]:
         n = len(self._ids)

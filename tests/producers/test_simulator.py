@@ -61,7 +61,7 @@ def scripted_run(seed: int) -> list[MetricEvent]:
         if minute == 30:
             sim.set_scenario("degrading")
         if minute == 60:
-            sim.apply(ControlEvent(scenario="critical", servers=["ppweb002", "ppnew001"]))
+            sim.apply(ControlEvent(scenario="critical", servers=["ppweb002", "ppdb001"]))
         if minute == 120:
             sim.set_scenario("healthy")
     return events
@@ -272,18 +272,12 @@ def test_healthy_recovers_smoothly_within_about_thirty_minutes(
     assert_healthy(sim, values[32:], ["ppdb001"])
 
 
-def test_unknown_servers_join_the_fleet_with_the_profile_of_their_name() -> None:
+def test_a_command_naming_an_unknown_server_is_refused_and_changes_nothing() -> None:
     sim = FleetSimulator(default_fleet(7), seed=2, start=MONDAY_9)
-    changed = sim.set_scenario("critical", ["ppweb042", "mystery-box", "not a name!"])
-    assert changed == {"ppweb042": "critical", "mystery-box": "critical"}
-    assert sim.server_ids[-2:] == ["ppweb042", "mystery-box"]
-    assert sim.profile_of("ppweb042") == "web_api"
-    assert sim.profile_of("mystery-box") == "generic"
-    batch = sim.events_at(MONDAY_9)
-    assert [e.server_id for e in batch][-2:] == ["ppweb042", "mystery-box"]
-    # Healthy newcomers too: an unknown name in "healthy" just joins.
-    assert sim.set_scenario("healthy", ["ppdb777"]) == {}
-    assert sim.profile_of("ppdb777") == "database"
+    with pytest.raises(ValueError, match=r"unknown server\(s\) 'mystery-box'"):
+        sim.set_scenario("critical", ["ppdb001", "mystery-box"])
+    assert sim.state_of("ppdb001") == "healthy", "all or nothing"
+    assert "mystery-box" not in sim.server_ids
 
 
 def test_unknown_scenario_is_refused() -> None:
