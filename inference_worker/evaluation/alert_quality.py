@@ -128,12 +128,12 @@ def replay_alerts(
     for t in range(forecaster.min_context_steps, length, stride):
         for server_id, (stamps, values) in arrays.items():
             if t < len(stamps):
-                pending.append(_window(server_id, stamps, values, t, context_steps))
+                pending.append(window_at(server_id, stamps, values, t, context_steps))
         flush()
     return alerts
 
 
-def _window(
+def window_at(
     server_id: str, stamps: pd.DatetimeIndex, values: np.ndarray, t: int, steps: int
 ) -> ContextWindow:
     """The window a stream processor publishes when step ``t`` closes."""

@@ -29,6 +29,7 @@ from torch import nn
 
 from inference_worker.forecaster import Batch, carry_forward
 from inference_worker.tft.artifacts import LoadedModel, template_dataset
+from inference_worker.tft.autocast import keep_recurrent_fp32
 from inference_worker.tft.interpolation import swap_interpolation
 from inference_worker.tft.staging import HostStaging
 from schemas.common import METRIC_BOUNDS, METRICS
@@ -64,6 +65,8 @@ def serving_network(network: nn.Module, serving: Serving) -> nn.Module:
     """A copy of ``network`` for inference; the loaded one stays the library's own."""
     served = copy.deepcopy(network)
     swap_interpolation(served)
+    if serving.bf16:
+        keep_recurrent_fp32(served)
     served = served.to(serving.device).eval()
     if serving.compile:
         served = torch.compile(served, dynamic=True)  # type: ignore[assignment]

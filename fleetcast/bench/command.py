@@ -1,0 +1,119 @@
+"""The ``fleetcast bench`` subcommands: arguments in, figures out (a table or JSON lines)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from fleetcast.settings import Settings
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = [int(part) for part in text.split(",") if part.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("give fleet sizes like 100,1000,10000")
+    return sizes
+
+
+def _emit(args: argparse.Namespace, figures: dict[str, Any], line: str) -> None:
+    print(json.dumps(figures) if args.json else line, flush=True)
+
+
+def _model_and_serving(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The model at --model on --device, one torch thread on the CPU (a shared machine)."""
+    from inference_worker.device import DeviceUnavailableError, cpu_threads, pick_device
+    from inference_worker.tft.artifacts import load
+    from inference_worker.tft.direct import Serving
+
+    try:
+        device = pick_device(args.device)
+    except DeviceUnavailableError as exc:
+        print(f"fleetcast bench: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    cpu_threads(args.threads)
+    return load(args.model), Serving(device=device, bf16=args.bf16)
+
+
+def cmd_inference(args: argparse.Namespace) -> int:
+    from fleetcast.bench.inference import TABLE_HEADER, bench_inference, table_row
+
+    model, serving = _model_and_serving(args)
+    if not args.json:
+        print(f"model {model.version}, batch {args.batch}, bf16 {serving.bf16}\n{TABLE_HEADER}")
+    for figures in bench_inference(model, serving, args.servers, batch=args.batch,
+                                   predict_limit=args.predict_limit):
+        _emit(args, figures.to_json(), table_row(figures))
+    return 0
+
+
+def cmd_bf16(args: argparse.Namespace) -> int:
+    from fleetcast.bench.precision import bench_bf16
+
+    model, serving = _model_and_serving(args)
+    figures = bench_bf16(model, serving, args.servers, batch=args.batch).to_json()
+    _emit(args, figures, "  ".join(f"{k} {v}" for k, v in figures.items()))
+    return 0
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from fleetcast.bench.pipeline import bench_pipeline
+
+    settings = Settings(servers=args.servers, speed=args.speed, backfill_hours=args.backfill_hours,
+                        forecaster=args.forecaster)
+    figures = bench_pipeline(settings, warm_up_s=args.warm_up, duration_s=args.duration)
+    _emit(args, figures.to_json(),
+          "  ".join(f"{k} {v}" for k, v in figures.to_json().items()))
+    return 0
+
+
+def _model_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
+    command.add_argument("--model", default="models/latest", help="The model to run.")
+    command.add_argument("--batch", type=int, default=Settings().batch_size,
+                         help="Windows per forward pass (default: the worker's batch size).")
+    command.add_argument("--threads", type=int, default=1, help="CPU threads for torch.")
+    command.add_argument("--json", action="store_true", help="One JSON object per result.")
+
+
+def _bench_kinds(sub: Any) -> Any:
+    """The subcommands of ``fleetcast bench``, shared with the other benches (``ui.bench``
+    registers ``bench ui`` the same way): each sets ``bench_handler``."""
+    bench = sub.choices.get("bench")
+    if bench is None:
+        text = "Benchmarks (see BENCHMARKS.md)."
+        bench = sub.add_parser("bench", help=text, description=text)
+        bench.set_defaults(handler=lambda a: int(a.bench_handler(a)))
+        return bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    return next(a for a in bench._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def add_bench_commands(sub: Any) -> None:
+    """``fleetcast bench inference|bf16|pipeline`` on the CLI's subparsers."""
+    kinds = _bench_kinds(sub)
+    inference = kinds.add_parser("inference", help="model.predict() beside the worker path.")
+    inference.set_defaults(bench_handler=cmd_inference)
+    _model_arguments(inference)
+    inference.add_argument("--servers", type=_sizes, default=[100, 1000, 10000],
+                           help="Comma-separated fleet sizes (default 100,1000,10000).")
+    inference.add_argument("--bf16", action="store_true", help="bf16 autocast (also on CPU).")
+    inference.add_argument("--predict-limit", type=int, default=1000,
+                           help="Time model.predict() on at most this many servers (it is slow "
+                           "and its rate does not depend on the fleet size).")
+    bf16 = kinds.add_parser("bf16", help="How far bf16 autocast moves forecasts from fp32.")
+    bf16.set_defaults(bench_handler=cmd_bf16, bf16=True)
+    _model_arguments(bf16)
+    bf16.add_argument("--servers", type=int, default=200)
+    pipeline = kinds.add_parser("pipeline", help="Step closed -> forecast published latency.")
+    pipeline.set_defaults(bench_handler=cmd_pipeline)
+    pipeline.add_argument("--servers", type=int, required=True)
+    pipeline.add_argument("--speed", type=float, default=60.0,
+                          help="Simulated seconds per real second (a step closes every "
+                          "300/speed s).")
+    pipeline.add_argument("--backfill-hours", type=float, default=4.0)
+    pipeline.add_argument("--forecaster", choices=("auto", "tft", "baseline"), default="tft")
+    pipeline.add_argument("--warm-up", type=float, default=30.0, help="Seconds not measured.")
+    pipeline.add_argument("--duration", type=float, default=60.0, help="Seconds measured.")
+    pipeline.add_argument("--json", action="store_true")
+

@@ -1,0 +1,123 @@
+"""``fleetcast bench inference``: the library's ``model.predict()`` beside the worker's path.
+
+Both paths forecast the same windows of the same model, batch by batch (the
+worker's batch size), and both are timed from context windows to quantile
+arrays: the host-side encoding is part of the cost. The library path is
+``model.predict()`` on a ``TimeSeriesDataSet`` per batch; the worker path is
+the direct tensor path (``TFTForecaster``) on the device chosen. Peak memory is
+taken per path: it should follow the batch, not the fleet.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from fleetcast.bench.fleet import Pool
+from fleetcast.bench.memory import PeakMemory
+from inference_worker.forecaster import Batch
+from inference_worker.tft.artifacts import LoadedModel
+from inference_worker.tft.direct import Serving
+from inference_worker.tft.predict import TFTForecaster, model_predict, per_window, window_series
+from schemas.common import METRICS
+from schemas.context_window import ContextWindow
+
+Predict = Callable[[Batch], np.ndarray]
+
+
+@dataclass(frozen=True)
+class PathRun:
+    windows: int
+    seconds: float
+    rss_growth_mb: float
+    cuda_peak_mb: float | None
+
+    @property
+    def windows_per_s(self) -> float:
+        return self.windows / self.seconds
+
+
+def time_path(predict: Predict, batches: Iterable[list[ContextWindow]],
+              device: torch.device) -> PathRun:
+    """Seconds spent in ``predict`` (windows to arrays), not in making the windows."""
+    seconds, windows = 0.0, 0
+    with PeakMemory(device) as memory:
+        for chunk in batches:
+            started = time.perf_counter()
+            predict(Batch.of(chunk))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds += time.perf_counter() - started
+            windows += len(chunk)
+    cuda = memory.cuda_peak_mb if device.type == "cuda" else None
+    return PathRun(windows, seconds, memory.rss_growth_mb, cuda)
+
+
+def library_path(model: LoadedModel, device: torch.device) -> Predict:
+    accelerator = "gpu" if device.type == "cuda" else "cpu"
+    # A Trainer per call, and each says hello at INFO level: keep the bench's output readable.
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+
+    def predict(batch: Batch) -> np.ndarray:
+        predicted = model_predict(model, window_series(batch), accelerator=accelerator,
+                                  batch_size=len(batch.windows) * len(METRICS))
+        return per_window(predicted, len(batch.windows), model.config.horizon)
+
+    return predict
+
+
+@dataclass(frozen=True)
+class InferenceFigures:
+    device: str
+    servers: int
+    predict_windows_per_s: float
+    worker_windows_per_s: float
+    speedup: float
+    batch: int
+    bf16: bool
+    predict_timed_servers: int  # the library path is timed on at most this many servers
+    predict_rss_growth_mb: float
+    worker_rss_growth_mb: float
+    worker_cuda_peak_mb: float | None
+
+    def to_json(self) -> dict[str, object]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def bench_inference(model: LoadedModel, serving: Serving, servers: list[int], *, batch: int,
+                    predict_limit: int, pool: Pool | None = None) -> Iterable[InferenceFigures]:
+    """One result per fleet size, each as soon as it is measured."""
+    pool = pool or Pool()
+    worker = TFTForecaster(model, serving=serving).predict
+    library = library_path(model, serving.device)
+    for warm_up in (worker, library):  # one-time costs (first allocations) out of the timing
+        time_path(warm_up, pool.batches(min(8, batch), batch), serving.device)
+    for n in servers:
+        timed = min(n, predict_limit)
+        slow = time_path(library, pool.batches(timed, batch), serving.device)
+        fast = time_path(worker, pool.batches(n, batch), serving.device)
+        yield InferenceFigures(
+            device=serving.device.type, servers=n, batch=batch, bf16=serving.bf16,
+            predict_windows_per_s=slow.windows_per_s, worker_windows_per_s=fast.windows_per_s,
+            speedup=fast.windows_per_s / slow.windows_per_s, predict_timed_servers=timed,
+            predict_rss_growth_mb=slow.rss_growth_mb, worker_rss_growth_mb=fast.rss_growth_mb,
+            worker_cuda_peak_mb=fast.cuda_peak_mb,
+        )
+
+
+def table_row(f: InferenceFigures) -> str:
+    sampled = "" if f.predict_timed_servers == f.servers else f" (on {f.predict_timed_servers})"
+    memory = f"{f.predict_rss_growth_mb:8.0f} {f.worker_rss_growth_mb:8.0f}"
+    if f.worker_cuda_peak_mb is not None:
+        memory += f" cuda {f.worker_cuda_peak_mb:.0f}"
+    return (f"{f.device:6} {f.servers:7d} {f.predict_windows_per_s:12.1f}{sampled:>12} "
+            f"{f.worker_windows_per_s:12.1f} {f.speedup:8.1f}x {memory}")
+
+
+TABLE_HEADER = ("device servers predict w/s              worker w/s  speedup  "
+                "predict+MB worker+MB")

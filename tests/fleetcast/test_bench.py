@@ -1,0 +1,81 @@
+"""``fleetcast bench``: the commands run on tiny sizes and print figures of the promised shape.
+
+No timing is asserted: the figures depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import torch
+
+from fleetcast.bench.pipeline import forecast_id, latency_figures, window_id
+from fleetcast.cli import main
+from schemas.forecast import Forecast
+from tests.inference_worker.factories import make_window
+from tests.inference_worker.tft.conftest import history, trained_model_dir  # noqa: F401
+
+INFERENCE_KEYS = {"device", "servers", "predict_windows_per_s", "worker_windows_per_s",
+                  "speedup"}
+
+
+def json_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()
+            if line.startswith("{")]
+
+
+def test_bench_inference_prints_one_object_per_fleet_size(
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    model = str(trained_model_dir / "latest")
+    assert main(["bench", "inference", "--servers", "20,30", "--batch", "16",
+                 "--predict-limit", "20", "--model", model, "--json"]) == 0
+    results = json_lines(capsys)
+    assert [r["servers"] for r in results] == [20, 30]
+    for r in results:
+        assert set(r) >= INFERENCE_KEYS
+        assert r["device"] == "cpu"
+        assert r["predict_windows_per_s"] > 0 and r["worker_windows_per_s"] > 0
+        assert r["speedup"] > 0
+    assert results[1]["predict_timed_servers"] == 20  # the library path is sampled
+
+
+def test_bench_bf16_reports_the_change_against_fp32(
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+) -> None:
+    assert main(["bench", "bf16", "--servers", "6", "--model",
+                 str(trained_model_dir / "latest"), "--json"]) == 0
+    (result,) = json_lines(capsys)
+    assert result["series"] == 6 * 7
+    assert result["max_abs_diff_scaled"] >= result["mean_abs_diff_scaled"] >= 0
+    assert result["mase_fp32"] > 0 and result["mase_bf16"] > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_bench_on_cuda_without_one_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "inference", "--device", "cuda", "--servers", "20"])
+    assert exit_.value.code == 2
+    assert "sees no CUDA device" in capsys.readouterr().err
+
+
+def test_windows_and_forecasts_are_matched_by_forecast_id() -> None:
+    window = make_window("ppdb001", end=datetime(2026, 3, 1, 12, 5, tzinfo=UTC))
+    fid = Forecast.make_id("ppdb001", window.end)
+    assert window_id(b"ppdb001", window.to_bytes()) == fid
+    assert forecast_id(b'{"schema_version":1,"forecast_id":"' + fid.encode() + b'"}') == fid
+    missing, seconds = latency_figures({fid: 10.0, "other@x": 11.0}, {fid: 10.25})
+    assert missing == 1 and seconds.tolist() == [0.25]
+
+
+@pytest.mark.broker
+def test_bench_pipeline_measures_a_running_stack(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "pipeline", "--servers", "10", "--forecaster", "baseline",
+                 "--speed", "300", "--backfill-hours", "0.5", "--warm-up", "20",
+                 "--duration", "15", "--json"]) == 0
+    (result,) = json_lines(capsys)
+    assert result["servers"] == 10 and result["forecasts"] > 0
+    assert 0 < result["p50_s"] <= result["p95_s"] <= result["p99_s"] <= result["max_s"]
