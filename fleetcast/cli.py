@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fleetcast.bench import add_bench_commands
 from fleetcast.runtime import configure_logging
 from fleetcast.settings import Settings
 from schemas.common import describe_validation_error
@@ -205,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts = add("alerts", cmd_alerts, "Print alert events as JSON lines.")
     alerts.add_argument("--follow", action="store_true", help="Keep following new alerts.")
     _add_model_commands(add)
+    add_bench_commands(sub)  # fleetcast bench inference|bf16|pipeline
     return parser
 
 
