@@ -34,7 +34,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     settings = _settings(kafka_bootstrap_servers=args.bootstrap, servers=args.servers,
                          speed=args.speed)
-    run_stack(settings, embedded=not given, ui=not args.no_ui)
+    run_stack(settings, embedded=not given, ui=not args.no_ui, host=not args.no_host)
     return 0
 
 
@@ -52,10 +52,23 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from producers.service import run
+    if args.source == "sim":
+        from producers.service import run
 
-    run(_settings(servers=args.servers, speed=args.speed))
-    return 0
+        if args.url or args.server:
+            print("fleetcast produce: --url and --server need --source host or prometheus",
+                  file=sys.stderr)
+            return 2
+        run(_settings(servers=args.servers, speed=args.speed))
+        return 0
+    from producers.sources.cli import run_real_source
+
+    try:
+        settings = _settings(source_interval_s=args.interval)
+    except ValidationError as exc:
+        print(f"fleetcast produce: {describe_validation_error(exc)}", file=sys.stderr)
+        return 2
+    return run_real_source(settings, args.source, url=args.url, server=args.server)
 
 
 def cmd_process(args: argparse.Namespace) -> int:
@@ -101,6 +114,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
+    if args.forward:
+        from fleetcast.forwarding.command import forward_alerts
+
+        return forward_alerts(_settings(), args.forward, url=args.url, group=args.group,
+                              attempts=args.attempts)
     from fleetcast.alerts_consumer import print_alerts
 
     with contextlib.suppress(KeyboardInterrupt):
@@ -189,9 +207,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--servers", type=int, help="Simulated fleet size (default 20).")
     up.add_argument("--speed", type=float, help="Simulated seconds per real second (default 120).")
     up.add_argument("--no-ui", action="store_true", help="Do not start the dashboard.")
+    up.add_argument("--no-host", action="store_true",
+                    help="Do not publish this machine's own metrics beside the simulator.")
     broker = add("broker", cmd_broker, "Run the embedded Kafka-compatible broker (memory only).")
     broker.add_argument("--port", type=int, help="Port to listen on (default 9092).")
-    produce = add("produce", cmd_produce, "Run the fleet simulator producer.")
+    produce = add("produce", cmd_produce,
+                  "Publish metric events: the fleet simulator, this host, or a node_exporter.")
+    produce.add_argument("--source", choices=("sim", "host", "prometheus"), default="sim",
+                         help="sim: the simulated fleet (default); host: this machine through "
+                         "psutil; prometheus: scrape a node_exporter at --url.")
+    produce.add_argument("--url", help="prometheus: the exporter's page, e.g. "
+                         "http://127.0.0.1:9100/metrics.")
+    produce.add_argument("--server", help="host, prometheus: the server id (default: the "
+                         "host name, or the exporter's nodename).")
+    produce.add_argument("--interval", type=float,
+                         help="host, prometheus: seconds between samples (default 15).")
     produce.add_argument("--servers", type=int, help="Simulated fleet size (default 20).")
     produce.add_argument("--speed", type=float, help="Simulated seconds per real second.")
     add("process", cmd_process, "Run the Faust stream processor (metrics -> windows).")
@@ -205,7 +235,16 @@ def build_parser() -> argparse.ArgumentParser:
     scenario.add_argument("--servers", help="Comma-separated server ids (default: fleet-wide).")
     alerts = add("alerts", cmd_alerts, "Print alert events as JSON lines.")
     alerts.add_argument("--follow", action="store_true", help="Keep following new alerts.")
+    alerts.add_argument("--forward", choices=("webhook", "alertmanager"),
+                        help="Post each alert event to --url instead of printing it: the "
+                        "event's JSON (webhook) or Alertmanager's v2 alerts API.")
+    alerts.add_argument("--url", help="--forward: where to post (Alertmanager: its base URL).")
+    alerts.add_argument("--group", help="--forward: consumer group (default "
+                        "fleetcast-forward-<kind>); its committed offsets are where it resumes.")
+    alerts.add_argument("--attempts", type=int, default=5,
+                        help="--forward: tries per event before it is dead-lettered (default 5).")
     _add_model_commands(add)
+    __import__("ui.bench").bench.register(add)  # fleetcast bench ui (loads nothing heavy)
     add_bench_commands(sub)  # fleetcast bench inference|bf16|pipeline
     return parser
 

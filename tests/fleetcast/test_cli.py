@@ -6,7 +6,7 @@ import pytest
 
 from fleetcast.cli import build_parser, main
 from fleetcast.settings import Settings
-from fleetcast.stack import child_env
+from fleetcast.stack import child_env, stack_children
 from schemas.topics import TOPICS
 
 SUBCOMMANDS = {"up", "broker", "produce", "process", "infer", "api", "ui", "scenario", "alerts",
@@ -23,8 +23,34 @@ def test_every_documented_subcommand_exists():
 
 def test_up_takes_the_documented_flags():
     args = build_parser().parse_args(["up", "--bootstrap", "k:9092", "--servers", "5",
-                                      "--speed", "60", "--no-ui"])
-    assert (args.bootstrap, args.servers, args.speed, args.no_ui) == ("k:9092", 5, 60.0, True)
+                                      "--speed", "60", "--no-ui", "--no-host"])
+    assert (args.bootstrap, args.servers, args.speed, args.no_ui, args.no_host) == (
+        "k:9092", 5, 60.0, True, True)
+
+
+def test_up_runs_this_host_as_a_source_beside_the_simulator_unless_told_not_to():
+    commands = {c.name: c.argv[-3:] for c in stack_children(ui=False, host=True)}
+    assert commands["host"] == ["produce", "--source", "host"]
+    assert "ui" not in commands and commands["produce"][-1] == "produce"
+    assert "host" not in {c.name for c in stack_children(host=False)}
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["produce", "--source", "prometheus"], "needs --url"),
+    (["produce", "--url", "http://n:9100/metrics"], "need --source host or prometheus"),
+    (["produce", "--source", "host", "--url", "http://n:9100/metrics"], "--url is for"),
+    (["produce", "--source", "host", "--server", "bad id"], "invalid server id"),
+    (["produce", "--source", "prometheus", "--url", "n:9100"], "http(s) URL"),
+    (["produce", "--source", "host", "--interval", "0"], "source_interval_s"),
+    (["alerts", "--forward", "webhook"], "needs --url"),
+    (["alerts", "--forward", "alertmanager", "--url", "am:9093"], "http(s) URL"),
+])
+def test_real_sources_and_forwarders_refuse_bad_arguments_before_any_kafka(
+    argv, message, capsys, monkeypatch
+):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing must be needed
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_unknown_scenario_is_refused_by_the_parser(capsys):
