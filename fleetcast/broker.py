@@ -72,6 +72,13 @@ class EmbeddedBroker:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def process_returncode(self) -> int | None:
+        return self._process.poll() if self._process is not None else None
+
     def wait(self) -> int:
         assert self._process is not None
         return self._process.wait()

@@ -18,7 +18,28 @@ log = logging.getLogger(__name__)
 
 
 def _base_conf(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap.servers": settings.kafka_bootstrap_servers, **settings.kafka_security()}
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "error_cb": _log_client_error,
+        **settings.kafka_security(),
+    }
+
+
+def _log_client_error(error: KafkaError) -> None:
+    """librdkafka reports connection trouble here; it keeps retrying by itself.
+
+    "All brokers down" comes once per outage and is the line an operator
+    needs; each failed reconnect attempt is a transport error, kept at debug.
+    """
+    if error.code() == KafkaError._ALL_BROKERS_DOWN:
+        log.warning("Kafka unreachable (all brokers down); buffering and retrying: %s",
+                    error.str())
+    elif error.code() in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
+        log.debug("Kafka connection: %s", error.str())
+    elif error.fatal():
+        log.error("Kafka client error (fatal): %s", error.str())
+    else:
+        log.warning("Kafka client error: %s", error.str())
 
 
 def make_producer(settings: Settings, **overrides: Any) -> Producer:

@@ -109,8 +109,7 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool
     try:
         while not stop.wait(1.0):
             if broker is not None and not broker.is_running():
-                log.error("the embedded broker exited; stopping the stack")
-                break
+                broker = _restart_embedded(broker, settings, children, env)
             for child in children:
                 _supervise(child, env)
     finally:
@@ -118,6 +117,32 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool
             child.stop()
         if broker is not None:
             broker.stop()
+
+
+def _restart_embedded(
+    broker: EmbeddedBroker, settings: Settings, children: list[Child], env: dict[str, str]
+) -> EmbeddedBroker:
+    """Start the embedded broker again, empty, and every service with it.
+
+    It kept everything in memory: topics, the Faust changelog and the committed
+    offsets are gone. Restarting the services (rather than letting them retry
+    against missing topics) recreates the topics, and the producers' backfill
+    rebuilds each server's 24 h context. Durable data needs the Kafka of
+    docker-compose, not this broker.
+    """
+    log.error("the embedded broker exited (code %s); it held its data in memory only, so "
+              "it restarts empty on %s and every service restarts with it; the producers "
+              "backfill %g h of context again", broker.process_returncode(), broker.bootstrap,
+              settings.backfill_hours)
+    for child in reversed(children):
+        child.stop()
+    fresh = EmbeddedBroker(settings.broker_host, settings.broker_port).start()
+    ensure_topics(settings)
+    for child in children:
+        child.restarts = 0
+        child.start(env)
+    log.info("embedded broker back on %s; services restarted", fresh.bootstrap)
+    return fresh
 
 
 def _supervise(child: Child, env: dict[str, str]) -> None:
