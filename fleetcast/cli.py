@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fleetcast.bench import add_bench_commands
+from fleetcast.bench.load import add_load_command
 from fleetcast.runtime import configure_logging
 from fleetcast.settings import Settings
 from schemas.common import describe_validation_error
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_commands(add)
     __import__("ui.bench").bench.register(add)  # fleetcast bench ui (loads nothing heavy)
     add_bench_commands(sub)  # fleetcast bench inference|bf16|pipeline
+    add_load_command(sub)  # fleetcast bench load
     return parser
 
 
