@@ -113,6 +113,15 @@ def _named_volumes(service: dict[str, Any]) -> list[str]:
     return names
 
 
+#: Services in these profiles talk to their own broker: (service name, bootstrap).
+BROKER_OF_PROFILE = {"sasl": ("kafka-sasl", "kafka-sasl:19094")}
+
+
+def _profile(service: dict[str, Any]) -> str | None:
+    profiles = service.get("profiles") or []
+    return next((p for p in profiles if p in BROKER_OF_PROFILE), None)
+
+
 def _service_problems(
     name: str, service: dict[str, Any], subcommands: set[str], variables: set[str],
     declared_volumes: set[str],
@@ -142,14 +151,17 @@ def _service_problems(
     if len(command) < 2 or command[1] not in subcommands:
         problems.append(f"{name}: {shlex.join(command)!r} is not a fleetcast subcommand "
                         f"(known: {', '.join(sorted(subcommands))})")
-    if env.get("KAFKA_BOOTSTRAP_SERVERS") != "kafka:19092":
-        problems.append(f"{name}: KAFKA_BOOTSTRAP_SERVERS is not kafka:19092")
+    broker, bootstrap = BROKER_OF_PROFILE.get(_profile(service), ("kafka", "kafka:19092"))
+    if env.get("KAFKA_BOOTSTRAP_SERVERS") != bootstrap:
+        problems.append(f"{name}: KAFKA_BOOTSTRAP_SERVERS is not {bootstrap}")
     problems.extend(f"{name}: {variable} is not passed through"
                     for variable in SECURITY_VARIABLES if variable not in env)
+    if broker == "kafka-sasl" and env.get("FLEETCAST_KAFKA_SECURITY_PROTOCOL") != "SASL_PLAINTEXT":
+        problems.append(f"{name}: does not log in to {broker} with SASL")
     depends = service.get("depends_on") or {}
-    if not isinstance(depends, dict) or (depends.get("kafka") or {}).get(
+    if not isinstance(depends, dict) or (depends.get(broker) or {}).get(
             "condition") != "service_healthy":
-        problems.append(f"{name}: does not wait for kafka to be healthy")
+        problems.append(f"{name}: does not wait for {broker} to be healthy")
     build = service.get("build")
     context = build if isinstance(build, str) else (build or {}).get("context")
     dockerfile = "Dockerfile" if isinstance(build, str) else (build or {}).get(
