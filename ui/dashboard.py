@@ -74,7 +74,8 @@ class FleetPage:
         ]
         self.header = pn.pane.HTML(stylesheets=[CSS], sizing_mode="stretch_width")
         self.tabs = pn.Tabs(*((view.title, view.layout) for view in self.views),
-                            sizing_mode="stretch_width", dynamic=False)
+                            # Only the tab on screen is in the browser's document.
+                            sizing_mode="stretch_width", dynamic=True)
         self.tabs.param.watch(self._on_tab, "active")
         self.layout = pn.Column(
             pn.Row(pn.pane.Markdown("## fleetcast", margin=(0, 10)), self.header,

@@ -120,7 +120,9 @@ class FleetFeed:
 
     def _run(self) -> None:
         settings = self.settings
-        consumer = make_consumer(settings, self.group_id)
+        # A fetch returns as soon as there is data; on a quiet topic the broker may hold it
+        # for fetch.wait.max.ms (500 ms by default), which would show as page latency.
+        consumer = make_consumer(settings, self.group_id, **{"fetch.wait.max.ms": 50})
         consumer.subscribe(
             [settings.topic_forecasts, settings.topic_alerts, settings.topic_control]
         )
@@ -145,11 +147,15 @@ class FleetFeed:
 _feeds: ProcessRegistry[FleetFeed] = ProcessRegistry()
 
 
+#: Sessions share O(fleet) reads for this long (see ``FleetState``).
+SHARED_REUSE_S = 0.25
+
+
 def shared_feed(settings: Settings) -> FleetFeed:
     """The process's feed for the settings' cluster and topics; ``start()`` it (idempotent)."""
     key = (cluster_key(settings), settings.topic_forecasts, settings.topic_alerts,
            settings.topic_control)
-    return _feeds.get(key, lambda: FleetFeed(settings))
+    return _feeds.get(key, lambda: FleetFeed(settings, FleetState(reuse_s=SHARED_REUSE_S)))
 
 
 def stop_shared_feeds() -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +120,12 @@ class FleetState:
         history_steps: int = HISTORY_STEPS,
         max_resolved_alerts: int = MAX_RESOLVED_ALERTS,
         recent_alert_events: int = RECENT_ALERT_EVENTS,
+        reuse_s: float = 0.0,
     ) -> None:
+        """``reuse_s``: how long an O(fleet) read may be served from its cache after the state
+        moved on; with many sessions and a busy fleet it bounds the recomputations per second
+        (the dashboard uses a quarter of a second; 0 recomputes on every change)."""
+        self._reuse_s = reuse_s
         self._lock = threading.Lock()
         self._version = 0
         self._history_steps = history_steps
@@ -139,7 +145,7 @@ class FleetState:
         self._fleet_override: Override | None = None
         self._overrides: dict[str, Override] = {}
         self._listeners: list[Listener] = []
-        self._cache: dict[str, tuple[int, Any]] = {}
+        self._cache: dict[str, tuple[int, float, Any]] = {}
 
     @property
     def version(self) -> int:
@@ -269,13 +275,13 @@ class FleetState:
     # -- reads: snapshots taken under the lock, serialised outside it (payloads are frozen) ---
 
     def _cached(self, name: str, build: Callable[[], T]) -> T:
-        version = self._version
+        version, now = self._version, time.monotonic()
         hit = self._cache.get(name)
-        if hit is not None and hit[0] == version:
-            value: T = hit[1]
+        if hit is not None and (hit[0] == version or now - hit[1] < self._reuse_s):
+            value: T = hit[2]
             return value
         value = build()
-        self._cache[name] = (version, value)
+        self._cache[name] = (version, now, value)
         return value
 
     def fleet(self) -> list[dict[str, Any]]:
@@ -353,7 +359,10 @@ class FleetState:
             return [Episode(**vars(e)) for e in self._episodes.values()]
 
     def severity_counts(self) -> dict[Severity, int]:
-        """Servers per severity, every level present, least severe first."""
+        """Servers per severity, every level present, least severe first (shared)."""
+        return self._cached("counts", self._build_counts)
+
+    def _build_counts(self) -> dict[Severity, int]:
         counts = dict.fromkeys(SEVERITIES, 0)
         with self._lock:
             for forecast in self._forecasts.values():
@@ -412,6 +421,9 @@ class FleetState:
         return versions
 
     def warming_up_count(self) -> int:
+        return self._cached("warming", self._build_warming)
+
+    def _build_warming(self) -> int:
         with self._lock:
             return sum(1 for f in self._forecasts.values() if f.status == "warming_up")
 
