@@ -71,7 +71,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 def _model_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu")
     command.add_argument("--model", default="models/latest", help="The model to run.")
-    command.add_argument("--batch", type=int, default=Settings().batch_size,
+    # The worker's default batch size, taken from the field rather than Settings():
+    # a bad environment must fail in main() with a clear message, not while parsing.
+    command.add_argument("--batch", type=int, default=Settings.model_fields["batch_size"].default,
                          help="Windows per forward pass (default: the worker's batch size).")
     command.add_argument("--threads", type=int, default=1, help="CPU threads for torch.")
     command.add_argument("--json", action="store_true", help="One JSON object per result.")
