@@ -1,13 +1,25 @@
-"""Publishing operator commands to ``fleetcast.control`` (used by the CLI, the UI and the API)."""
+"""Operator commands on ``fleetcast.control``: publishing them (the CLI, the UI and the API)
+and reading them (the simulator's scenarios, the inference worker's model reloads).
+
+Every reader gets every command (its own consumer group) from the end of the
+topic as it was at start-up: commands sent before a restart are not replayed,
+and one sent right after start-up is not missed.
+"""
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Sequence
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
+from fleetcast.kafka import make_consumer
 from fleetcast.settings import Settings
 from schemas.control_event import ControlEvent
+
+log = logging.getLogger(__name__)
+_METADATA_TIMEOUT_S = 10.0
 
 
 def publish_scenario(
@@ -30,3 +42,32 @@ def publish_scenario(
 
 class ControlNotDeliveredError(RuntimeError):
     """Kafka did not acknowledge a control command in time."""
+
+
+def open_control_consumer(settings: Settings) -> Consumer:
+    """A consumer of the control topic positioned at its current end.
+
+    The partitions are assigned at their high watermarks rather than subscribed
+    with ``auto.offset.reset=latest``: a group join takes seconds (and "latest" is
+    only resolved once it is done), so a command sent in that gap would be lost.
+    Nothing is committed; the group id is unique to this process.
+    """
+    consumer = make_consumer(
+        settings, f"fleetcast-produce-{uuid.uuid4().hex}", **{"auto.offset.reset": "latest"}
+    )
+    topic = settings.topic_control
+    try:
+        metadata = consumer.list_topics(topic, timeout=_METADATA_TIMEOUT_S)
+        assignment = []
+        for partition in sorted(metadata.topics[topic].partitions):
+            _, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=_METADATA_TIMEOUT_S, cached=False
+            )
+            assignment.append(TopicPartition(topic, partition, high))
+        consumer.assign(assignment)
+    except BaseException:
+        consumer.close()
+        raise
+    log.info("reading commands from %s at %s", topic,
+             {tp.partition: tp.offset for tp in assignment})
+    return consumer

@@ -23,6 +23,7 @@ from confluent_kafka import Message, TopicPartition
 from pydantic import ValidationError
 
 from fleetcast import telemetry
+from fleetcast.control import open_control_consumer
 from fleetcast.kafka import (
     commit,
     dead_letter_message,
@@ -38,7 +39,6 @@ from inference_worker.batcher import MicroBatcher
 from inference_worker.forecaster import Forecaster
 from inference_worker.pipeline import score_batch
 from inference_worker.reload import ModelReloader, Outcome, reloadable_forecaster
-from producers.control import open_control_consumer
 from schemas.common import describe_validation_error
 from schemas.context_window import ContextWindow
 from schemas.control_event import ReloadModel, is_command

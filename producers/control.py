@@ -1,20 +1,18 @@
 """Operator commands for the simulator, read from the control topic.
 
-Each producer process reads every command (its own consumer group) from the end
-of the topic as it was at start-up: commands sent before a restart are not
-replayed, and one sent right after start-up is not missed.
+Each producer process reads every command from the end of the topic as it was
+at start-up (``fleetcast.control.open_control_consumer``).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import uuid
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer
 from pydantic import ValidationError
 
-from fleetcast.kafka import dead_letter_message, drain, make_consumer
+from fleetcast.kafka import dead_letter_message, drain
 from fleetcast.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.rate_limit import TokenBucket
@@ -25,36 +23,6 @@ from schemas.control_event import ControlEvent, ReloadModel, is_command
 log = logging.getLogger(__name__)
 
 STAGE = "produce"
-_METADATA_TIMEOUT_S = 10.0
-
-
-def open_control_consumer(settings: Settings) -> Consumer:
-    """A consumer of the control topic positioned at its current end.
-
-    The partitions are assigned at their high watermarks rather than subscribed
-    with ``auto.offset.reset=latest``: a group join takes seconds (and "latest" is
-    only resolved once it is done), so a command sent in that gap would be lost.
-    Nothing is committed; the group id is unique to this process.
-    """
-    consumer = make_consumer(
-        settings, f"fleetcast-produce-{uuid.uuid4().hex}", **{"auto.offset.reset": "latest"}
-    )
-    topic = settings.topic_control
-    try:
-        metadata = consumer.list_topics(topic, timeout=_METADATA_TIMEOUT_S)
-        assignment = []
-        for partition in sorted(metadata.topics[topic].partitions):
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=_METADATA_TIMEOUT_S, cached=False
-            )
-            assignment.append(TopicPartition(topic, partition, high))
-        consumer.assign(assignment)
-    except BaseException:
-        consumer.close()
-        raise
-    log.info("reading commands from %s at %s", topic,
-             {tp.partition: tp.offset for tp in assignment})
-    return consumer
 
 
 class ControlHandler:

@@ -20,11 +20,12 @@ from typing import Final
 from confluent_kafka import KafkaError, Message, Producer
 
 from fleetcast import telemetry
+from fleetcast.control import open_control_consumer
 from fleetcast.kafka import ensure_topics, make_producer
 from fleetcast.runtime import configure_logging, stop_on_signals
 from fleetcast.settings import Settings
 from producers.backpressure import produce_patiently
-from producers.control import ControlHandler, open_control_consumer
+from producers.control import ControlHandler
 from producers.fleet import default_fleet
 from producers.simulator import FleetSimulator
 from schemas.metric_event import MetricEvent

@@ -15,9 +15,10 @@ from collections.abc import Callable
 import jsonschema
 import pytest
 
+from fleetcast.control import open_control_consumer
 from fleetcast.kafka import make_producer
 from fleetcast.settings import Settings
-from producers.control import ControlHandler, open_control_consumer
+from producers.control import ControlHandler
 from producers.simulator import FleetSimulator
 from schemas.__main__ import render, schema_file
 from schemas.control_event import ControlEvent, ReloadModel, is_command
