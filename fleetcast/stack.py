@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import threading
@@ -90,6 +91,13 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool
             **{**settings.model_dump(), "kafka_bootstrap_servers": broker.bootstrap}
         )
         log.info("embedded broker (memory only, for one machine) on %s", broker.bootstrap)
+    if settings.api_token is None:
+        # Writes (scenario buttons, POST /scenario) need a token; rather than leave them
+        # off in a local demo or open to anyone, the stack makes one for this run.
+        settings = Settings(**{**settings.model_dump(), "api_token": secrets.token_urlsafe(12)})
+        generated_token = True
+    else:
+        generated_token = False
     ensure_topics(settings)
     children = stack_children(ui=ui, host=host)
     env = child_env(settings)
@@ -104,6 +112,10 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool
     print(f"  API        http://{settings.api_host}:{settings.api_port}/docs", flush=True)
     if host:
         print("  this host  publishes its own metrics as one more server (--no-host to skip)",
+              flush=True)
+    if generated_token and settings.api_token is not None:
+        print(f"  operator token for scenario control (UI and POST /scenario): "
+              f"{settings.api_token.get_secret_value()}  (set FLEETCAST_API_TOKEN to choose it)",
               flush=True)
     print("  Ctrl-C stops everything.", flush=True)
     try:

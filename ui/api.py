@@ -9,7 +9,6 @@ the FastAPI full-stack template) so tests swap them by passing them to
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,6 +35,7 @@ from schemas.alert import AlertEvent, AlertStatus
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
 from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
+from ui.auth import Verdict, check_token
 from ui.feed import FleetFeed, shared_feed
 from ui.fleet_state import FleetState, Kind
 from ui.shared import shared_producer
@@ -88,22 +88,12 @@ def require_operator(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
     """Allow writes only with ``Authorization: Bearer <api_token>``; none without a token set."""
-    expected = settings.api_token.get_secret_value() if settings.api_token else ""
-    if not expected:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            "writes are disabled: no API token is configured (set FLEETCAST_API_TOKEN)",
-        )
-    unauthorized = HTTPException(
-        status.HTTP_401_UNAUTHORIZED,
-        "a valid bearer token is required",
-        headers={"WWW-Authenticate": "Bearer"},
-    )
-    if credentials is None:
-        raise unauthorized
-    # Bytes, because compare_digest rejects non-ASCII str; constant time against timing probes.
-    if not hmac.compare_digest(credentials.credentials.encode(), expected.encode()):
-        raise unauthorized
+    verdict = check_token(settings, credentials.credentials if credentials else None)
+    if verdict is Verdict.WRITES_OFF:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, verdict.value)
+    if verdict is Verdict.REFUSED:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, verdict.value,
+                            headers={"WWW-Authenticate": "Bearer"})
 
 
 OperatorDep = Depends(require_operator)

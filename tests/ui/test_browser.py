@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fleetcast.settings import Settings
+from tests.ui.conftest import API_TOKEN
 
 playwright = pytest.importorskip("playwright.sync_api")
 
@@ -57,6 +58,7 @@ def test_critical_turns_the_tile_red_and_every_view_renders(page: playwright.Pag
     playwright.expect(tile(page, TARGET)).to_be_visible(timeout=120_000)
 
     open_tab(page, "Scenarios")
+    page.locator(".fc-token input").fill(API_TOKEN)
     page.locator(".fc-target select").select_option(TARGET)
     page.get_by_role("button", name="critical", exact=True).click()
     playwright.expect(page.get_by_text(f"Last command: critical to {TARGET}")).to_be_visible(

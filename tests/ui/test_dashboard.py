@@ -242,7 +242,8 @@ def test_guide_explains_every_level() -> None:
 
 
 @pytest.mark.broker
-def test_scenario_button_publishes_a_control_event(state: FleetState, settings: Settings) -> None:
+def test_scenario_button_publishes_a_control_event(state: FleetState, make_settings) -> None:
+    settings: Settings = make_settings(api_token="operator-t0ken")
     reader = TopicReader(settings, settings.topic_control)
     try:
         page = FleetPage(state, settings)
@@ -250,7 +251,15 @@ def test_scenario_button_publishes_a_control_event(state: FleetState, settings: 
         page.tabs.active = page.views.index(page.scenario)
         page.refresh()
         page.scenario.target.value = "ppdb001"
+        page.scenario.buttons["memory_leak"].clicks += 1  # no token typed: nothing sent
+        assert "operator token is required" in page.scenario.last_command.object
+        page.scenario.token.value = "not-the-token"
+        page.scenario.buttons["memory_leak"].clicks += 1
+        assert page.scenario.last_command.alert_type == "warning"
+        assert reader.poll(2.0) == [], "a refused command is not published"
 
+        assert settings.api_token is not None
+        page.scenario.token.value = settings.api_token.get_secret_value()
         page.scenario.buttons["memory_leak"].clicks += 1
 
         messages = reader.wait_for(lambda ms: len(ms) >= 1, timeout_s=15)

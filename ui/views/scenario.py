@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from fleetcast.control import ControlNotDeliveredError, publish_scenario
 from schemas.control_event import SCENARIOS
+from ui.auth import Verdict, check_token
 from ui.fleet_state import FleetState
 from ui.shared import shared_producer
 from ui.views.common import Context, Redraw, label
@@ -57,6 +58,11 @@ class ScenarioView(Redraw):
         self.settings = context.settings
         self._producer = producer
         self._server_ids: list[str] = []
+        # Scenario changes are writes: the same operator token as the API's POST /scenario.
+        self.token = pn.widgets.PasswordInput(
+            name="Operator token", placeholder="FLEETCAST_API_TOKEN", width=260,
+            css_classes=["fc-token"],
+        )
         self.target = pn.widgets.Select(label="Target", options={WHOLE_FLEET: ""}, value="",
                                         width=260, css_classes=["fc-target"])
         self.buttons = {
@@ -77,7 +83,7 @@ class ScenarioView(Redraw):
         rows = [pn.Row(button, pn.pane.Markdown(DESCRIPTIONS[s], margin=(8, 5), width=480))
                 for s, button in self.buttons.items()]
         self.layout = pn.Row(
-            pn.Column("### Send a scenario to the simulator", self.target, *rows,
+            pn.Column("### Send a scenario to the simulator", self.token, self.target, *rows,
                       self.last_command, width=660),
             pn.Column("### Active overrides", self.fleet_override, self.overrides,
                       pn.pane.Markdown("Read from the control topic: what operators asked "
@@ -100,6 +106,12 @@ class ScenarioView(Redraw):
         """Publish ``scenario`` for the selected target and report the outcome on the page."""
         servers = [self.target.value] if self.target.value else []
         target = ", ".join(servers) or WHOLE_FLEET
+        verdict = check_token(self.settings, self.token.value)
+        if verdict is not Verdict.ALLOWED:
+            log.warning("scenario %s for %s refused: %s", scenario, target, verdict.value)
+            self.last_command.object = f"Not sent: {verdict.value}."
+            self.last_command.alert_type = "warning"
+            return
         try:
             producer = self._producer or shared_producer(self.settings)
             publish_scenario(self.settings, producer, scenario, servers)
