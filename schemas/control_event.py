@@ -53,7 +53,9 @@ CONTROL_COMMANDS: Final[tuple[type[Payload], ...]] = (ControlEvent, ReloadModel)
 def is_command(raw: bytes, command: type[Payload]) -> bool:
     """Whether ``raw`` is a valid ``command``: how a service recognises another's commands."""
     try:
-        command.model_validate_json(raw)
+        parsed = command.model_validate_json(raw)
     except ValidationError:
         return False
-    return True
+    # A command must name itself: with every field defaulted, '{}' would otherwise pass
+    # for a reload and be ignored by the producer instead of dead-lettered.
+    return "command" in parsed.model_fields_set

@@ -31,6 +31,7 @@ def test_reload_model_is_its_own_command_with_a_checked_in_schema() -> None:
     assert ReloadModel.model_validate_json(raw) == ReloadModel()
     assert is_command(raw, ReloadModel) and not is_command(raw, ControlEvent)
     assert not is_command(b'{"command": "reload_model", "scenario": "critical"}', ReloadModel)
+    assert not is_command(b"{}", ReloadModel), "a command names itself"
     assert schema_file(ReloadModel).read_text() == render(ReloadModel)
     jsonschema.validate(json.loads(raw), json.loads(schema_file(ReloadModel).read_text()))
 
