@@ -18,8 +18,10 @@ run: install
 	$(BIN)/fleetcast up
 
 # The dashboard's browser test drives Debian's chromium (Playwright downloads no browser).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 chromium:
-	test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 test: install chromium
 	$(BIN)/python -m pytest
