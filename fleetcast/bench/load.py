@@ -18,22 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import psutil
-
-from fleetcast.broker import EmbeddedBroker, free_port
-from fleetcast.kafka import ensure_topics
-from fleetcast.runtime import terminate
+from fleetcast.bench.services import ChildService, bench_stack
 from fleetcast.settings import Settings
-from fleetcast.stack import child_env
 
 
 @dataclass(frozen=True)
@@ -70,37 +63,10 @@ class LoadSummary:
         return asdict(self)
 
 
-class _Service:
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self._log: IO[bytes] = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115
-        command = name.partition("#")[0]
-        self.process = subprocess.Popen([sys.executable, "-m", "fleetcast.cli", command],
-                                        env=env, stdout=self._log, stderr=self._log)
-        self._handle = psutil.Process(self.process.pid)
-
-    def rss_mb(self) -> float:
-        return self._handle.memory_info().rss / 2**20 if self.alive() else 0.0
-
-    def cpu_s(self) -> float:
-        if not self.alive():
-            return 0.0
-        times = self._handle.cpu_times()
-        return float(times.user + times.system)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self) -> None:
-        terminate(self.process, timeout_s=15)
-        self._log.close()
-
-
-def _by_service(services: list[_Service], figure: str) -> dict[str, float]:
+def _by_service(services: list[ChildService], figure: str) -> dict[str, float]:
     totals: dict[str, float] = {}
     for service in services:
-        kind = service.name.partition("#")[0]
-        totals[kind] = round(totals.get(kind, 0.0) + getattr(service, figure)(), 1)
+        totals[service.kind] = round(totals.get(service.kind, 0.0) + getattr(service, figure)(), 1)
     return totals
 
 
@@ -110,15 +76,9 @@ def run_load(settings: Settings, *, process_workers: int, duration_s: float, eve
     from ui.pipeline import PipelineMonitor
 
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="fleetcast-load-"))
-    with EmbeddedBroker(port=free_port()) as broker:
-        settings = Settings(**{**settings.model_dump(),
-                               "kafka_bootstrap_servers": broker.bootstrap,
-                               "state_dir": str(log_dir / "state")})
-        ensure_topics(settings)
-        env = child_env(settings)
-        names = [f"process#{i}" for i in range(process_workers)] + ["infer", "produce"]
-        services = [_Service(name, env, log_dir) for name in names]
-        monitor = PipelineMonitor(settings, every_s=min(every_s, 5.0)).start()
+    names = [f"process#{i}" for i in range(process_workers)] + ["infer", "produce"]
+    with bench_stack(settings, names, log_dir) as (running, services):
+        monitor = PipelineMonitor(running, every_s=min(every_s, 5.0)).start()
         started = time.monotonic()
         try:
             while time.monotonic() - started < duration_s:
@@ -130,7 +90,7 @@ def run_load(settings: Settings, *, process_workers: int, duration_s: float, eve
                 lags = {lag.role: lag.lag for lag in snapshot.lags}
                 yield LoadSample(
                     elapsed_s=round(time.monotonic() - started, 1),
-                    topics={role: snapshot.ends.get(settings.topic(role), 0)
+                    topics={role: snapshot.ends.get(running.topic(role), 0)
                             for role in ("metrics", "windows", "forecasts", "deadletter")},
                     process_lag=lags.get("stream processor"),
                     infer_lag=lags.get("inference worker"),
@@ -139,8 +99,6 @@ def run_load(settings: Settings, *, process_workers: int, duration_s: float, eve
                 )
         finally:
             monitor.stop()
-            for service in reversed(services):
-                service.stop()
 
 
 def summarise(settings: Settings, process_workers: int, samples: list[LoadSample],

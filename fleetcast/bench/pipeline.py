@@ -13,8 +13,6 @@ server in the same batch get no forecast of their own and are only counted.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,11 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fleetcast.broker import EmbeddedBroker, free_port
-from fleetcast.kafka import ensure_topics, make_consumer
-from fleetcast.runtime import terminate
+from fleetcast.bench.services import bench_stack
+from fleetcast.kafka import make_consumer
 from fleetcast.settings import Settings
-from fleetcast.stack import child_env
 from schemas.forecast import Forecast
 
 # Both payloads are large JSON documents; only these two fields are needed, near the start.
@@ -106,23 +102,8 @@ def collect(settings: Settings, warm_up_s: float, duration_s: float
 def bench_pipeline(settings: Settings, *, warm_up_s: float, duration_s: float,
                    log_dir: Path | None = None) -> PipelineFigures:
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="fleetcast-bench-"))
-    with EmbeddedBroker(port=free_port()) as broker:
-        settings = Settings(**{**settings.model_dump(),
-                               "kafka_bootstrap_servers": broker.bootstrap,
-                               "state_dir": str(log_dir / "state")})
-        ensure_topics(settings)
-        env = child_env(settings)
-        children = []
-        for name in ("process", "infer", "produce"):
-            log = open(log_dir / f"{name}.log", "ab")  # noqa: SIM115 - closed with the child
-            children.append((subprocess.Popen([sys.executable, "-m", "fleetcast.cli", name],
-                                              env=env, stdout=log, stderr=log), log))
-        try:
-            closed, forecast_at = collect(settings, warm_up_s, duration_s)
-        finally:
-            for child, log in reversed(children):
-                terminate(child, timeout_s=10)
-                log.close()
+    with bench_stack(settings, ("process", "infer", "produce"), log_dir) as (running, _):
+        closed, forecast_at = collect(running, warm_up_s, duration_s)
     missing, seconds = latency_figures(closed, forecast_at)
     if not seconds.size:
         raise RuntimeError(f"no window was forecast while measured; see the logs in {log_dir}")
