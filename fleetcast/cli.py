@@ -127,18 +127,28 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_files(args: argparse.Namespace, *, missing: str) -> list[Path]:
+    """``--data`` files, plus simulated history when ``--simulate DAYS`` is given (written
+    under ``--data-dir``); prints ``missing`` when there is neither."""
+    files = [Path(f) for f in args.data or []]
+    if args.simulate:
+        from inference_worker.tft.commands import simulated_data
+
+        files.append(simulated_data(args.simulate, args.servers, args.seed, Path(args.data_dir)))
+    if not files:
+        print(missing, file=sys.stderr)
+    return files
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from inference_worker.device import cpu_threads
-    from inference_worker.tft.commands import run_train, simulated_data
+    from inference_worker.tft.commands import run_train
     from inference_worker.tft.model import ModelConfig
     from inference_worker.tft.training import TrainingConfig
 
     cpu_threads(args.threads)
-    data = [Path(p) for p in args.data or []]
-    if args.simulate:
-        data.append(simulated_data(args.simulate, args.servers, args.seed, Path(args.data_dir)))
+    data = _data_files(args, missing="fleetcast train: give --simulate DAYS or --data PATH")
     if not data:
-        print("fleetcast train: give --simulate DAYS or --data PATH", file=sys.stderr)
         return 2
     run_train(
         data=data, models_dir=Path(args.models), version=args.version,
@@ -156,13 +166,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from inference_worker.tft.training import TrainingConfig
 
     cpu_threads(args.threads)
-    files = [Path(f) for f in args.data or []]
-    if args.simulate:
-        from inference_worker.tft.commands import simulated_data
-
-        files.append(simulated_data(args.simulate, args.servers, args.seed, Path(args.data_dir)))
+    files = _data_files(args, missing="fleetcast evaluate: give --data FILES or --simulate DAYS")
     if not files:
-        print("fleetcast evaluate: give --data FILES or --simulate DAYS", file=sys.stderr)
         return 2
     report = run_evaluate(
         files=files, fmt=args.format, metric=args.metric,
