@@ -21,16 +21,23 @@ WORKDIR /app
 # README.m[d]: copied when present (pyproject names it as the readme); the
 # pattern keeps the build working until that file exists.
 COPY pyproject.toml README.m[d] ./
-COPY fleetcast ./fleetcast
 COPY schemas ./schemas
+COPY core ./core
 COPY producers ./producers
 COPY stream_processors ./stream_processors
 COPY inference_worker ./inference_worker
+COPY forwarding ./forwarding
 COPY ui ./ui
+COPY modelling ./modelling
+COPY fleetcast ./fleetcast
 # The shipped model: the inference worker loads models/latest.
 COPY models ./models
 
-RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} .
+# The serving image needs none of modelling's heavy dependencies (statsmodels, matplotlib,
+# statsforecast); an image for `fleetcast train` / `evaluate` builds with
+# `--build-arg EXTRAS=modelling`.
+ARG EXTRAS=""
+RUN pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} ".${EXTRAS:+[$EXTRAS]}"
 
 # Run as an unprivileged user. The Faust state directory is created here so
 # that a named volume mounted over it starts out owned by that user.

@@ -1,3 +1,8 @@
-"""fleetcast: glue shared by every service (settings, Kafka clients, embedded broker, CLI)."""
+"""fleetcast's composition root: the CLI, ``fleetcast up`` and every benchmark.
 
-__version__ = "0.1.0"
+It is the only package that imports the services; nothing imports it.
+"""
+
+from core import __version__
+
+__all__ = ["__version__"]

@@ -13,10 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from fleetcast.bench import add_bench_commands
-from fleetcast.bench.load import add_load_command
-from fleetcast.runtime import configure_logging
-from fleetcast.settings import Settings
+from core.runtime import configure_logging
+from core.settings import Settings
+from fleetcast.bench import add_bench_command
 from schemas.common import describe_validation_error
 from schemas.control_event import SCENARIOS
 
@@ -40,8 +39,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from fleetcast.broker import EmbeddedBroker
-    from fleetcast.kafka import ensure_topics
+    from core.broker import EmbeddedBroker
+    from core.kafka import ensure_topics
 
     settings = _settings(broker_port=args.port)
     with EmbeddedBroker(settings.broker_host, settings.broker_port) as broker:
@@ -100,8 +99,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario(args: argparse.Namespace) -> int:
-    from fleetcast.control import publish_scenario
-    from fleetcast.kafka import make_producer
+    from core.control import publish_scenario
+    from core.kafka import make_producer
 
     settings = _settings()
     servers = [s.strip() for s in (args.servers or "").split(",") if s.strip()]
@@ -116,11 +115,11 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 def cmd_alerts(args: argparse.Namespace) -> int:
     if args.forward:
-        from fleetcast.forwarding.command import forward_alerts
+        from forwarding.command import forward_alerts
 
         return forward_alerts(_settings(), args.forward, url=args.url, group=args.group,
                               attempts=args.attempts)
-    from fleetcast.alerts_consumer import print_alerts
+    from forwarding.alerts_consumer import print_alerts
 
     with contextlib.suppress(KeyboardInterrupt):
         print_alerts(_settings(), follow=args.follow)
@@ -132,7 +131,7 @@ def _data_files(args: argparse.Namespace, *, missing: str) -> list[Path]:
     under ``--data-dir``); prints ``missing`` when there is neither."""
     files = [Path(f) for f in args.data or []]
     if args.simulate:
-        from inference_worker.tft.commands import simulated_data
+        from modelling.train import simulated_data
 
         files.append(simulated_data(args.simulate, args.servers, args.seed, Path(args.data_dir)))
     if not files:
@@ -142,9 +141,9 @@ def _data_files(args: argparse.Namespace, *, missing: str) -> list[Path]:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from inference_worker.device import cpu_threads
-    from inference_worker.tft.commands import run_train
     from inference_worker.tft.model import ModelConfig
-    from inference_worker.tft.training import TrainingConfig
+    from modelling.train import run_train
+    from modelling.training import TrainingConfig
 
     cpu_threads(args.threads)
     data = _data_files(args, missing="fleetcast train: give --simulate DAYS or --data PATH")
@@ -162,8 +161,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from inference_worker.device import cpu_threads
-    from inference_worker.evaluation.command import run_evaluate
-    from inference_worker.tft.training import TrainingConfig
+    from modelling.evaluate import run_evaluate
+    from modelling.training import TrainingConfig
 
     cpu_threads(args.threads)
     files = _data_files(args, missing="fleetcast evaluate: give --data FILES or --simulate DAYS")
@@ -250,9 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--attempts", type=int, default=5,
                         help="--forward: tries per event before it is dead-lettered (default 5).")
     _add_model_commands(add)
-    __import__("ui.bench").bench.register(add)  # fleetcast bench ui (loads nothing heavy)
-    add_bench_commands(sub)  # fleetcast bench inference|bf16|pipeline
-    add_load_command(sub)  # fleetcast bench load
+    add_bench_command(sub)
     return parser
 
 

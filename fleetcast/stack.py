@@ -17,10 +17,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from fleetcast.broker import EmbeddedBroker
-from fleetcast.kafka import ensure_topics, make_consumer
-from fleetcast.runtime import stop_on_signals, terminate
-from fleetcast.settings import Settings
+from core.broker import EmbeddedBroker
+from core.kafka import ensure_topics, make_consumer
+from core.runtime import stop_on_signals, terminate
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_RESTARTS = 5

@@ -11,8 +11,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fleetcast.settings import Settings
-from inference_worker.baseline import SeasonalNaiveTrend
+from core.settings import Settings
+from inference_worker.baseline_forecaster import SeasonalNaiveTrend
 from inference_worker.forecaster import Forecaster
 
 if TYPE_CHECKING:

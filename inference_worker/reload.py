@@ -19,7 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from inference_worker.forecaster import Forecaster
 from inference_worker.loading import (
     baseline,

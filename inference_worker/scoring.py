@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from inference_worker.thresholds import Threshold, thresholds_for
 from schemas.common import METRICS
 from schemas.severity import Severity, severity_for
+from schemas.thresholds import Threshold, thresholds_for
 
 Q10, Q50, Q90 = 0, 1, 2
 

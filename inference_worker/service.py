@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from confluent_kafka import Message, TopicPartition
 from pydantic import ValidationError
 
-from fleetcast import telemetry
-from fleetcast.control import open_control_consumer
-from fleetcast.kafka import (
+from core import telemetry
+from core.control import open_control_consumer
+from core.kafka import (
     commit,
     dead_letter_message,
     drain,
@@ -32,12 +32,12 @@ from fleetcast.kafka import (
     make_consumer,
     make_producer,
 )
-from fleetcast.runtime import stop_on_signals
-from fleetcast.settings import Settings
+from core.runtime import stop_on_signals
+from core.settings import Settings
 from inference_worker.alerts import AlertTracker
+from inference_worker.batch_scoring import score_batch
 from inference_worker.batcher import MicroBatcher
 from inference_worker.forecaster import Forecaster
-from inference_worker.pipeline import score_batch
 from inference_worker.reload import ModelReloader, Outcome, reloadable_forecaster
 from schemas.common import describe_validation_error
 from schemas.context_window import ContextWindow

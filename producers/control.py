@@ -1,7 +1,7 @@
 """Operator commands for the simulator, read from the control topic.
 
 Each producer process reads every command from the end of the topic as it was
-at start-up (``fleetcast.control.open_control_consumer``).
+at start-up (``core.control.open_control_consumer``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import threading
 from confluent_kafka import Consumer, Message, Producer
 from pydantic import ValidationError
 
-from fleetcast.kafka import dead_letter_message, drain
-from fleetcast.settings import Settings
+from core.kafka import dead_letter_message, drain
+from core.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.rate_limit import TokenBucket
 from producers.simulator import FleetSimulator

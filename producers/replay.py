@@ -66,9 +66,9 @@ from typing import Any, Final, Literal
 from confluent_kafka import KafkaError, Message
 from pydantic import TypeAdapter, ValidationError
 
-from fleetcast.kafka import dead_letter, ensure_topics, make_producer
-from fleetcast.runtime import stop_on_signals
-from fleetcast.settings import Settings
+from core.kafka import dead_letter, ensure_topics, make_producer
+from core.runtime import stop_on_signals
+from core.settings import Settings
 from producers.backpressure import produce_patiently
 from schemas.common import METRICS, ServerId, describe_validation_error
 from schemas.metric_event import MetricEvent

@@ -19,11 +19,11 @@ from typing import Final
 
 from confluent_kafka import KafkaError, Message, Producer
 
-from fleetcast import telemetry
-from fleetcast.control import open_control_consumer
-from fleetcast.kafka import ensure_topics, make_producer
-from fleetcast.runtime import configure_logging, stop_on_signals
-from fleetcast.settings import Settings
+from core import telemetry
+from core.control import open_control_consumer
+from core.kafka import ensure_topics, make_producer
+from core.runtime import configure_logging, stop_on_signals
+from core.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.control import ControlHandler
 from producers.fleet import default_fleet

@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
-from producers.baselines import (
+from producers.normal_levels import (
     COLUMN,
     DECIMALS,
     LOWER,

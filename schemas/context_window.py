@@ -14,10 +14,10 @@ from typing import Literal
 from pydantic import AwareDatetime, Field, model_validator
 
 from schemas.common import METRICS, SCHEMA_VERSION, Payload, ServerId
+from schemas.grid import CONTEXT_STEPS, STEP_SECONDS
 from schemas.profiles import Profile
 
-STEP_SECONDS = 300
-CONTEXT_STEPS = 288
+__all__ = ["CONTEXT_STEPS", "STEP_SECONDS", "ContextWindow"]
 
 
 class ContextWindow(Payload):

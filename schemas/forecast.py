@@ -15,8 +15,6 @@ from schemas.common import SCHEMA_VERSION, Payload, ServerId
 from schemas.profiles import Profile
 from schemas.severity import Severity
 
-HORIZON_STEPS = 96
-
 
 class MetricForecast(Payload):
     p10: list[float]

@@ -1,6 +1,6 @@
 """``python -m stream_processors worker``: Faust's own command line for the app."""
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from stream_processors.app import create_app
 
 app = create_app(Settings())

@@ -21,7 +21,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT, StreamT, TableT
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from schemas.dead_letter import DeadLetter
 from stream_processors.decoding import InputRejectedError, decode_metric_event
 from stream_processors.stats import ProcessStats
@@ -36,12 +36,14 @@ STAGE = "process"
 class Windower:
     """One worker's handling of metric events; the Faust agent feeds it one event at a time."""
 
-    def __init__(self, settings: Settings, topics: Topics, table: TableT) -> None:
+    def __init__(
+        self, settings: Settings, topics: Topics, table: TableT, stats: ProcessStats | None = None
+    ) -> None:
         self.config = WindowConfig(
             settings.step_seconds, settings.context_steps, settings.grace_seconds
         )
         self.max_skew = timedelta(days=settings.max_event_skew_days)
-        self.stats = ProcessStats()
+        self.stats = stats if stats is not None else ProcessStats()
         self.tracker = ServerTracker(settings.max_tracked_servers, settings.evict_silent_after_s)
         self._topics = topics
         self._table = table
@@ -121,9 +123,10 @@ class Windower:
                  server_id, self.tracker.cap)
 
 
-def register(app: faust.App, settings: Settings, topics: Topics, table: TableT) -> None:
-    windower_state = Windower(settings, topics, table)
-    app.fleetcast_stats = windower_state.stats  # type: ignore[attr-defined]
+def register(
+    app: faust.App, settings: Settings, topics: Topics, table: TableT, stats: ProcessStats
+) -> None:
+    windower_state = Windower(settings, topics, table, stats)
 
     @app.agent(topics.metrics, name="windower")
     async def windower(stream: StreamT[bytes]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import faust
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from schemas.topics import TOPIC_BY_ROLE
 
 
@@ -19,8 +19,9 @@ def create_app(settings: Settings) -> faust.App:
     and local) cut that to a few seconds; they remain overridable through the
     settings' Kafka block if a deployment needs longer ones.
     """
-    from stream_processors import agents, metrics, tables, topics
+    from stream_processors import agents, exporter, tables, topics
     from stream_processors.agents import STAGE
+    from stream_processors.stats import ProcessStats
 
     datadir = Path(settings.state_dir) / settings.process_app_id
     datadir.mkdir(parents=True, exist_ok=True)
@@ -44,11 +45,12 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=False,
         table_cleanup_interval=3600,
     )
-    app.fleetcast_settings = settings  # type: ignore[attr-defined]
     declared = topics.declare(app, settings)
     windows_table = tables.declare(app, settings, TOPIC_BY_ROLE["metrics"].partitions)
-    agents.register(app, settings, declared, windows_table)
-    metrics.register(app, settings, STAGE)
+    # What the agent counts and the metrics page exports: one object handed to both.
+    stats = ProcessStats()
+    agents.register(app, settings, declared, windows_table, stats)
+    exporter.register(app, settings, STAGE, stats)
     return app
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import faust
 from faust.types import TableT
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 
 
 def declare(app: faust.App, settings: Settings, partitions: int) -> TableT:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import faust
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from schemas.topics import TOPIC_BY_ROLE
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from schemas.common import METRICS
 from schemas.context_window import ContextWindow
+from schemas.grid import CONTEXT_STEPS
 from schemas.metric_event import MetricEvent
 from schemas.profiles import profile_for
 
@@ -30,7 +31,7 @@ State = dict[str, Any]
 @dataclass(frozen=True)
 class WindowConfig:
     step_seconds: int = 300
-    context_steps: int = 288
+    context_steps: int = CONTEXT_STEPS
     grace_seconds: int = 60
 
 

@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 
-from fleetcast.broker import EmbeddedBroker, free_port
-from fleetcast.kafka import ensure_topics
-from fleetcast.settings import Settings
+from core.broker import EmbeddedBroker, free_port
+from core.kafka import ensure_topics
+from core.settings import Settings
 from schemas.topics import TOPICS
 from tests.helpers import TopicReader
+
+#: The tiny trained TFT (``history``, ``trained_model_dir``, ``loaded``), once per session.
+pytest_plugins = ["tests.tiny_model"]
 
 
 @pytest.fixture(scope="session")

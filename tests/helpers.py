@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 from confluent_kafka import Message
 
-from fleetcast.kafka import make_consumer
-from fleetcast.settings import Settings
+from core.kafka import make_consumer
+from core.settings import Settings
 
 
 class TopicReader:

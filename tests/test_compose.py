@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
+from core.settings import Settings
 from fleetcast.cli import build_parser
-from fleetcast.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -346,7 +346,9 @@ def test_dockerfile_installs_the_project_as_a_non_root_user() -> None:
     for needed in ["pyproject.toml", *packages, "models"]:
         assert needed in copied, f"the Dockerfile does not copy {needed}"
     runs = [arg for op, arg in instructions if op == "RUN"]
-    assert any(re.search(r"\bpip install\b.*\s\.$", run) for run in runs), "no `pip install .`"
+    assert any(re.search(r"\bpip install\b.*\s\"\.\$\{EXTRAS:\+\[\$EXTRAS\]\}\"$", run)
+               for run in runs), "no `pip install .` (with modelling's extra only on request)"
+    assert ("ARG", 'EXTRAS=""') in instructions, "the serving image installs no modelling extra"
     assert any("https://download.pytorch.org/whl/cpu" in arg
                for op, arg in instructions if op == "ARG"), "torch must default to the CPU wheel"
     users = [arg for op, arg in instructions if op == "USER"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcast.broker import free_port
+from core.broker import free_port
 from fleetcast.stack import child_env
 from schemas.alert import AlertEvent
 from schemas.forecast import Forecast

@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 import psutil
 import pytest
 
-from fleetcast.broker import EmbeddedBroker, free_port
-from fleetcast.kafka import ensure_topics, make_producer
+from core.broker import EmbeddedBroker, free_port
+from core.kafka import ensure_topics, make_producer
 from fleetcast.stack import child_env
 from producers.service import run as run_producer
 from schemas.forecast import Forecast

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from fleetcast.kafka import make_producer
+from core.kafka import make_producer
 from schemas.context_window import ContextWindow
 from schemas.control_event import ControlEvent, ReloadModel, is_command
 from schemas.dead_letter import DeadLetter

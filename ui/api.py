@@ -28,17 +28,17 @@ from fastapi import (
 )
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from fleetcast import __version__, telemetry
-from fleetcast.control import ControlNotDeliveredError, publish_scenario
-from fleetcast.settings import Settings
+from core import __version__, telemetry
+from core.control import ControlNotDeliveredError, publish_scenario
+from core.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
 from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
 from ui.auth import Verdict, check_token
-from ui.feed import FleetFeed, shared_feed
+from ui.feed import FleetFeed
 from ui.fleet_state import FleetState, Kind
-from ui.shared import shared_producer
+from ui.services import UiServices
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +54,24 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_state(request: Request) -> FleetState:
-    state: FleetState = request.app.state.fleet
-    return state
+    services: UiServices = request.app.state.services
+    return services.state
 
 
 StateDep = Annotated[FleetState, Depends(get_state)]
 
 
-def get_producer(request: Request, settings: SettingsDep) -> Producer:
-    # Built on first use so that read-only deployments never open a producer.
-    producer: Producer | None = request.app.state.producer
-    return producer if producer is not None else shared_producer(settings)
+def get_producer(request: Request) -> Producer:
+    services: UiServices = request.app.state.services
+    return services.producer()  # opened on first use: read-only deployments never open one
 
 
 ProducerDep = Annotated[Producer, Depends(get_producer)]
 
 
 def get_feed(request: Request) -> FleetFeed | None:
-    feed: FleetFeed | None = request.app.state.feed
-    return feed
+    services: UiServices = request.app.state.services
+    return services.feed
 
 
 FeedDep = Annotated[FleetFeed | None, Depends(get_feed)]
@@ -190,7 +189,7 @@ WS_QUEUE = 1000
 
 async def push(websocket: WebSocket, kind: Kind) -> None:
     """Send every ``kind`` payload the view accepts, as JSON text, until the client leaves."""
-    state: FleetState = websocket.app.state.fleet
+    state: FleetState = websocket.app.state.services.state
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=WS_QUEUE)
 
@@ -239,19 +238,17 @@ async def ws_forecasts(websocket: WebSocket) -> None:
 # -- app --------------------------------------------------------------------------------------
 
 
-def create_app(
-    settings: Settings, state: FleetState | None = None, producer: Producer | None = None
-) -> FastAPI:
-    """The API over ``state``; without one it serves the process's shared Kafka feed."""
-    feed = shared_feed(settings) if state is None else None
+def create_app(settings: Settings, services: UiServices | None = None) -> FastAPI:
+    """The API over ``services`` (tests hand in a state); by default a Kafka feed of its own."""
+    services = services if services is not None else UiServices.from_kafka(settings)
+    feed = services.feed
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # The feed is shared with any dashboard in this process, so it is
-        # started here but never stopped: it is a daemon thread.
         if feed is not None:
             feed.start()
         yield
+        services.close()
 
     app = FastAPI(
         title="fleetcast",
@@ -266,9 +263,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.feed = feed
-    app.state.fleet = feed.state if feed is not None else state
-    app.state.producer = producer
+    app.state.services = services
     app.include_router(router)
     app.add_route("/metrics", telemetry.metrics_endpoint, include_in_schema=False)
     if feed is not None:

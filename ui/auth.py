@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from enum import Enum
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 
 
 class Verdict(Enum):

@@ -13,13 +13,10 @@ import logging
 import time
 
 import panel as pn
-from confluent_kafka import Producer
 
-from fleetcast import telemetry
-from fleetcast.settings import Settings
-from ui.feed import FleetFeed, shared_feed
-from ui.fleet_state import FleetState
-from ui.pipeline import shared_monitor
+from core import telemetry
+from core.settings import Settings
+from ui.services import UiServices
 from ui.views.alerts import AlertsView
 from ui.views.common import CSS, Context, View
 from ui.views.cost import CostView
@@ -29,7 +26,7 @@ from ui.views.heatmap import HeatmapView
 from ui.views.history import HistoryView
 from ui.views.insight import InsightView
 from ui.views.overview import OverviewView, header_html
-from ui.views.pipeline import PipelineView
+from ui.views.pipeline_health import PipelineView
 from ui.views.scenario import ScenarioView
 from ui.views.top import TopServersView
 
@@ -48,21 +45,15 @@ CALLBACK_THREADS = 4
 class FleetPage:
     """The views of one session's page and the callback that keeps them current."""
 
-    def __init__(
-        self,
-        state: FleetState,
-        settings: Settings,
-        producer: Producer | None = None,
-        feed: FleetFeed | None = None,
-    ) -> None:
-        self.state = state
-        self.context = Context(state, settings, feed, show_server=self.show_server)
+    def __init__(self, services: UiServices) -> None:
+        self.state = services.state
+        self.context = Context(services, services.settings, show_server=self.show_server)
         self.overview = OverviewView(self.context)
         self.heatmap = HeatmapView(self.context)
         self.top = TopServersView(self.context)
         self.detail = DetailView(self.context)
         self.alerts = AlertsView(self.context)
-        self.scenario = ScenarioView(self.context, producer)
+        self.scenario = ScenarioView(self.context)
         self.pipeline = PipelineView(self.context)
         self.history = HistoryView(self.context)
         self.insight = InsightView(self.context)
@@ -134,12 +125,9 @@ class FleetPage:
             log.exception("page refresh failed")
 
 
-def create_page(
-    state: FleetState, settings: Settings, producer: Producer | None = None,
-    feed: FleetFeed | None = None,
-) -> pn.viewable.Viewable:
+def create_page(services: UiServices) -> pn.viewable.Viewable:
     """One session's page; refreshes itself while served, is static otherwise (tests)."""
-    page = FleetPage(state, settings, producer, feed)
+    page = FleetPage(services)
     document = pn.state.curdoc
     if document is not None and document.session_context is not None:
         # Tied to the session: Panel stops it when the browser tab goes away.
@@ -154,10 +142,13 @@ def serve(settings: Settings) -> None:
     Behind a proxy or on a public address set ``BOKEH_ALLOW_WS_ORIGIN`` to the
     host name browsers use; only the configured address and localhost are allowed here.
     """
-    feed = shared_feed(settings).start()
+    services = UiServices.from_kafka(settings)
+    feed = services.feed
+    assert feed is not None  # built from Kafka
+    feed.start()
     telemetry.watch_feed("ui", feed)
     telemetry.serve_metrics(settings, "ui")  # Panel serves no /metrics: a port of its own
-    shared_monitor(settings).start()  # so that rates are there when the pipeline view opens
+    services.monitor()  # started now, so that rates are there when the pipeline view opens
     pn.extension("tabulator", nthreads=CALLBACK_THREADS)
     port = settings.ui_port
     origins = sorted({f"{settings.ui_host}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"})
@@ -165,7 +156,7 @@ def serve(settings: Settings) -> None:
     # A plain function, not a functools.partial: Panel only calls functions,
     # and would render a partial's repr as the page.
     def session_page() -> pn.viewable.Viewable:
-        return create_page(feed.state, settings, feed=feed)
+        return create_page(services)
 
     pn.serve(
         {"/": session_page},

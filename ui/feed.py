@@ -1,7 +1,7 @@
 """The one background consumer per process that keeps a ``FleetState`` current from Kafka.
 
-``shared_feed`` hands every dashboard session and the API the same feed
-instead of a consumer each. The feed also times the inference worker: a
+``ui.services.UiServices`` hands every dashboard session and API request of a
+process the same feed instead of a consumer each. The feed also times the inference worker: a
 forecast's ``issued_at`` is taken when its batch starts and the Kafka message
 timestamp when it is produced, so their difference is the batch's forecast,
 scoring and publishing time.
@@ -19,13 +19,12 @@ from datetime import UTC, datetime
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, Message
 from pydantic import ValidationError
 
-from fleetcast.kafka import make_consumer
-from fleetcast.settings import Settings
+from core.kafka import make_consumer
+from core.settings import Settings
 from schemas.alert import AlertEvent
 from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
 from ui.fleet_state import FleetState
-from ui.shared import ProcessRegistry, cluster_key
 
 log = logging.getLogger(__name__)
 
@@ -142,23 +141,3 @@ class FleetFeed:
                     self._stop.wait(1.0)
         finally:
             consumer.close()
-
-
-_feeds: ProcessRegistry[FleetFeed] = ProcessRegistry()
-
-
-#: Sessions share O(fleet) reads for this long (see ``FleetState``).
-SHARED_REUSE_S = 0.25
-
-
-def shared_feed(settings: Settings) -> FleetFeed:
-    """The process's feed for the settings' cluster and topics; ``start()`` it (idempotent)."""
-    key = (cluster_key(settings), settings.topic_forecasts, settings.topic_alerts,
-           settings.topic_control)
-    return _feeds.get(key, lambda: FleetFeed(settings, FleetState(reuse_s=SHARED_REUSE_S)))
-
-
-def stop_shared_feeds() -> None:
-    """Stop and forget every shared feed (tests, shutdown)."""
-    for feed in _feeds.pop_all():
-        feed.stop()

@@ -27,6 +27,7 @@ from schemas.alert import AlertEvent, AlertStatus
 from schemas.common import METRICS
 from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
+from schemas.grid import CONTEXT_STEPS
 from schemas.severity import SEVERITIES, Severity, rank
 from ui.risk import fleet_probability, server_probabilities
 from ui.series import SeriesRing
@@ -34,7 +35,7 @@ from ui.series import SeriesRing
 log = logging.getLogger(__name__)
 
 #: 24 h of 5-minute forecasts per server.
-HISTORY_STEPS = 288
+HISTORY_STEPS = CONTEXT_STEPS
 HISTORY_SPAN = timedelta(hours=24)
 #: Resolved alerts kept for display; open ones are always kept.
 MAX_RESOLVED_ALERTS = 1000

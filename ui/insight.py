@@ -8,10 +8,8 @@ metric chosen) and the network's ``interpret_output``.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,20 +35,6 @@ class Explanation:
     attention: list[float]
     #: the context itself, for drawing under the attention
     values: list[float]
-
-
-_models: dict[str, LoadedModel] = {}
-_lock = threading.Lock()
-
-
-def load_model(path: str) -> LoadedModel:
-    """The model at ``path``, loaded on first use and kept for the process."""
-    with _lock:
-        if path not in _models:
-            from inference_worker.tft.artifacts import load
-
-            _models[path] = load(Path(path))
-        return _models[path]
 
 
 def _shares(names: list[str], weights: np.ndarray) -> dict[str, float]:

@@ -1,9 +1,9 @@
 """Cost avoidance and runbook hints: pure functions over the alert episodes.
 
-An *incident* is an alert episode that reached ``danger`` or worse (the
-median forecast crossing a critical threshold within hours). It was *warned
-ahead* when one of its alerts carried a predicted breach still in the future;
-its *warning* is the longest such lead. The avoided cost is
+An *incident* is as ``schemas/incident.py`` defines it: here, an alert episode that
+reached ``INCIDENT_SEVERITY`` (the forecast expecting a critical crossing within
+hours). It was *warned ahead* when one of its alerts carried a predicted breach
+still in the future; its *warning* is the longest such lead. The avoided cost is
 
     incidents warned ahead x cost per incident
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from schemas.incident import INCIDENT_SEVERITY
 from schemas.severity import rank
 from ui.fleet_state import Episode
 
@@ -99,7 +100,7 @@ class CostSummary:
 
 
 def cost_summary(episodes: Iterable[Episode], cost_per_incident: float) -> CostSummary:
-    incidents = [e for e in episodes if rank(e.peak) >= rank("danger")]
+    incidents = [e for e in episodes if rank(e.peak) >= rank(INCIDENT_SEVERITY)]
     warned = [e for e in incidents if e.lead_s]
     hours = sum((e.lead_s or 0.0) for e in warned) / 3600
     return CostSummary(len(incidents), len(warned), hours, cost_per_incident)

@@ -1,6 +1,7 @@
 """Probabilities of an incident, read from a forecast's quantiles (pure numpy, no Kafka).
 
-An *incident* is a metric crossing its profile's critical threshold. For one
+An *incident* is a metric crossing its profile's critical threshold (``schemas/incident.py``).
+For one
 forecast step the p10/p50/p90 quantiles give three points of the value's
 distribution; between them (and linearly beyond them) the cumulative
 probability is interpolated, so the chance of being above the critical level
@@ -17,8 +18,9 @@ from datetime import timedelta
 
 import numpy as np
 
-from inference_worker.thresholds import thresholds_for
 from schemas.forecast import Forecast
+from schemas.incident import is_incident
+from schemas.thresholds import thresholds_for
 
 #: The two horizons the overview reports.
 HORIZONS: tuple[timedelta, timedelta] = (timedelta(minutes=30), timedelta(hours=8))
@@ -42,7 +44,7 @@ def server_probabilities(
     limits = thresholds_for(forecast.profile)
     now = 0.0
     for name, value in forecast.last_values.items():
-        if value is not None and name in limits and value >= limits[name].critical:
+        if value is not None and name in limits and is_incident(forecast.profile, name, value):
             now = 1.0
     names = [name for name in forecast.quantiles if name in limits]
     if now == 1.0 or not names:

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
-from fleetcast.kafka import make_consumer
-from fleetcast.settings import Settings
+from core.kafka import make_consumer
+from core.settings import Settings
 from schemas.context_window import ContextWindow
 
 _TIMEOUT_S = 5.0

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 
 
 def _sizes(text: str) -> list[int]:
@@ -58,7 +58,7 @@ def cmd_bf16(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from fleetcast.bench.pipeline import bench_pipeline
+    from fleetcast.bench.latency import bench_pipeline
 
     settings = Settings(servers=args.servers, speed=args.speed, backfill_hours=args.backfill_hours,
                         forecaster=args.forecaster)
@@ -79,21 +79,8 @@ def _model_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", action="store_true", help="One JSON object per result.")
 
 
-def _bench_kinds(sub: Any) -> Any:
-    """The subcommands of ``fleetcast bench``, shared with the other benches (``ui.bench``
-    registers ``bench ui`` the same way): each sets ``bench_handler``."""
-    bench = sub.choices.get("bench")
-    if bench is None:
-        text = "Benchmarks (see BENCHMARKS.md)."
-        bench = sub.add_parser("bench", help=text, description=text)
-        bench.set_defaults(handler=lambda a: int(a.bench_handler(a)))
-        return bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
-    return next(a for a in bench._actions if isinstance(a, argparse._SubParsersAction))
-
-
-def add_bench_commands(sub: Any) -> None:
-    """``fleetcast bench inference|bf16|pipeline`` on the CLI's subparsers."""
-    kinds = _bench_kinds(sub)
+def add_model_benches(kinds: Any) -> None:
+    """``fleetcast bench inference|bf16|pipeline`` on the subparsers of ``fleetcast bench``."""
     inference = kinds.add_parser("inference", help="model.predict() beside the worker path.")
     inference.set_defaults(bench_handler=cmd_inference)
     _model_arguments(inference)

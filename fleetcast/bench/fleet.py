@@ -17,13 +17,14 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from inference_worker.evaluation.alert_quality import server_arrays, window_at
+from modelling.alert_quality import server_arrays, window_at
 from producers.recording import simulate_history
 from schemas.context_window import CONTEXT_STEPS, ContextWindow
+from schemas.grid import HORIZON_STEPS
 
 POOL_SERVERS = 24
 POOL_DAYS = 2.0
-HORIZON = 96  # steps kept after every origin, so each window has its actual future
+HORIZON = HORIZON_STEPS  # steps kept after every origin, so each window has its actual future
 
 
 @dataclass(frozen=True)

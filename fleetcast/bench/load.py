@@ -3,7 +3,7 @@
 The simulator (``produce``), ``--process-workers`` Faust workers in one group
 and the inference worker run as child processes on the embedded broker, as
 ``fleetcast up`` runs them. Every ``--every`` seconds a sample records what the
-topics hold, each consumer group's lag (ui/pipeline.py's monitor: high
+topics hold, each consumer group's lag (ui/pipeline_monitor.py's monitor: high
 watermarks minus committed offsets), each service's resident memory and CPU
 time. The summary says whether lag stayed bounded (its last quarter against
 its first after warm-up), whether memory stayed flat, how many dead letters
@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.settings import Settings
 from fleetcast.bench.services import ChildService, bench_stack
-from fleetcast.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def _by_service(services: list[ChildService], figure: str) -> dict[str, float]:
 def run_load(settings: Settings, *, process_workers: int, duration_s: float, every_s: float,
              log_dir: Path | None = None) -> Iterator[LoadSample]:
     """Samples of the running stack every ``every_s`` until ``duration_s`` have passed."""
-    from ui.pipeline import PipelineMonitor
+    from ui.pipeline_monitor import PipelineMonitor
 
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="fleetcast-load-"))
     names = [f"process#{i}" for i in range(process_workers)] + ["infer", "produce"]
@@ -145,11 +145,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_load_command(sub: Any) -> None:
-    """``fleetcast bench load`` on the CLI's subparsers."""
-    from fleetcast.bench.command import _bench_kinds
-
-    load = _bench_kinds(sub).add_parser(
+def add_load_bench(kinds: Any) -> None:
+    """``fleetcast bench load`` on the subparsers of ``fleetcast bench``."""
+    load = kinds.add_parser(
         "load", help="A large simulated fleet through the stack: lag, memory, dead letters.")
     load.set_defaults(bench_handler=cmd_load)
     load.add_argument("--servers", type=int, default=10_000)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from fleetcast.bench.fleet import Pool
-from inference_worker.evaluation.metrics import mase, seasonal_scale
 from inference_worker.forecaster import Batch
 from inference_worker.tft.artifacts import LoadedModel
 from inference_worker.tft.direct import Serving
 from inference_worker.tft.predict import TFTForecaster
+from modelling.metrics import mase, seasonal_scale
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from typing import IO
 
 import psutil
 
-from fleetcast.broker import EmbeddedBroker, free_port
-from fleetcast.kafka import ensure_topics
-from fleetcast.runtime import terminate
-from fleetcast.settings import Settings
+from core.broker import EmbeddedBroker, free_port
+from core.kafka import ensure_topics
+from core.runtime import terminate
+from core.settings import Settings
 from fleetcast.stack import child_env
 
 

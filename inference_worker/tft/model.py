@@ -17,6 +17,7 @@ from pytorch_forecasting import QuantileLoss, TemporalFusionTransformer, TimeSer
 from pytorch_forecasting.data import EncoderNormalizer, NaNLabelEncoder
 
 from inference_worker.tft.features import COVARIATES
+from schemas.grid import CONTEXT_STEPS, HORIZON_STEPS
 
 CATEGORICALS = ("metric", "profile")
 QUANTILES = (0.1, 0.5, 0.9)
@@ -24,9 +25,9 @@ QUANTILES = (0.1, 0.5, 0.9)
 
 @dataclass(frozen=True)
 class ModelConfig:
-    max_encoder_length: int = 288  # 24 h of 5-minute steps
+    max_encoder_length: int = CONTEXT_STEPS  # 24 h of 5-minute steps
     min_encoder_length: int = 36  # 3 h: young servers still get forecasts
-    horizon: int = 96  # 8 h
+    horizon: int = HORIZON_STEPS  # 8 h
     quantiles: tuple[float, ...] = QUANTILES
     hidden_size: int = 16
     attention_head_size: int = 2

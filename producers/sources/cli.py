@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from producers.sources.host import HostSource
 from producers.sources.mapping import check_server_id
 from producers.sources.prometheus import PrometheusSource

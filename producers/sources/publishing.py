@@ -21,10 +21,10 @@ from typing import Final, Protocol
 
 from pydantic import ValidationError
 
-from fleetcast import telemetry
-from fleetcast.kafka import dead_letter, ensure_topics, make_producer
-from fleetcast.runtime import stop_on_signals
-from fleetcast.settings import Settings
+from core import telemetry
+from core.kafka import dead_letter, ensure_topics, make_producer
+from core.runtime import stop_on_signals
+from core.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.service import MetricPublisher
 from producers.sources.mapping import Sample, to_values

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from fleetcast.bench.pipeline import forecast_id, latency_figures, window_id
+from fleetcast.bench.latency import forecast_id, latency_figures, window_id
 from fleetcast.cli import main
 from schemas.forecast import Forecast
 from tests.inference_worker.factories import make_window
-from tests.inference_worker.tft.conftest import history, trained_model_dir  # noqa: F401
 
 INFERENCE_KEYS = {"device", "servers", "predict_windows_per_s", "worker_windows_per_s",
                   "speedup"}
@@ -28,7 +27,7 @@ def json_lines(capsys: pytest.CaptureFixture[str]) -> list[dict]:
 
 
 def test_bench_inference_prints_one_object_per_fleet_size(
-    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     model = str(trained_model_dir / "latest")
     assert main(["bench", "inference", "--servers", "20,30", "--batch", "16",
@@ -44,7 +43,7 @@ def test_bench_inference_prints_one_object_per_fleet_size(
 
 
 def test_bench_bf16_reports_the_change_against_fp32(
-    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]  # noqa: F811
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["bench", "bf16", "--servers", "6", "--model",
                  str(trained_model_dir / "latest"), "--json"]) == 0

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from core.settings import Settings
 from fleetcast.bench.load import LoadSample, summarise
 from fleetcast.cli import main
-from fleetcast.settings import Settings
 
 
 def sample(t: float, metrics: int, process_lag: int | None, rss: float) -> LoadSample:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from core.settings import Settings
 from fleetcast.cli import build_parser, main
-from fleetcast.settings import Settings
 from fleetcast.stack import child_env, stack_children
 from schemas.topics import TOPICS
 

@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 
 from confluent_kafka import Message
 
-from fleetcast.kafka import make_producer
-from fleetcast.settings import Settings
+from core.kafka import make_producer
+from core.settings import Settings
 from inference_worker.forecaster import Forecaster
 from inference_worker.service import InferenceWorker
 from schemas.dead_letter import DeadLetter

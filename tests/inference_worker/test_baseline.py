@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference_worker.baseline import SeasonalNaiveTrend
+from inference_worker.baseline_forecaster import SeasonalNaiveTrend
 from inference_worker.forecaster import Batch
 from schemas.common import METRIC_BOUNDS, METRICS
 from tests.inference_worker.factories import make_window

@@ -15,9 +15,9 @@ from collections.abc import Callable
 import jsonschema
 import pytest
 
-from fleetcast.control import open_control_consumer
-from fleetcast.kafka import make_producer
-from fleetcast.settings import Settings
+from core.control import open_control_consumer
+from core.kafka import make_producer
+from core.settings import Settings
 from producers.control import ControlHandler
 from producers.simulator import FleetSimulator
 from schemas.__main__ import render, schema_file

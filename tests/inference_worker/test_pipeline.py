@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from inference_worker.alerts import AlertTracker
-from inference_worker.baseline import SeasonalNaiveTrend
+from inference_worker.baseline_forecaster import SeasonalNaiveTrend
+from inference_worker.batch_scoring import Scored, last_values, score_batch
 from inference_worker.batcher import BatchMismatchError
 from inference_worker.forecaster import Batch
-from inference_worker.pipeline import Scored, last_values, score_batch
 from schemas.common import METRICS
 from schemas.context_window import ContextWindow
 from schemas.forecast import Forecast

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from schemas.forecast import Forecast
 from tests.conftest import SettingsFactory
 from tests.helpers import ServiceProcess, TopicReader

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from inference_worker.scoring import Risk, assess, score_ahead, score_now
-from inference_worker.thresholds import Threshold, thresholds_for
 from schemas.common import METRICS
 from schemas.profiles import profile_for
 from schemas.severity import severity_for
+from schemas.thresholds import Threshold, thresholds_for
 from tests.inference_worker.factories import HEALTHY, T0
 
 HORIZON = 96

@@ -6,7 +6,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from inference_worker.forecaster import Batch
 from inference_worker.service import newest_per_server
 from schemas.alert import AlertEvent

@@ -1,5 +1,5 @@
 """Fixtures of this folder's tests."""
 
-from tests.fleetcast.http_stub import http_stub
+from tests.http_stub import http_stub
 
 __all__ = ["http_stub"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from producers.replay import ReplayPlan, load_events, run_replay
 from schemas.common import METRICS
 from schemas.dead_letter import DeadLetter

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Message
 
-from fleetcast.control import publish_scenario
-from fleetcast.kafka import make_producer
-from fleetcast.settings import Settings
+from core.control import publish_scenario
+from core.kafka import make_producer
+from core.settings import Settings
 from producers.fleet import default_fleet
 from producers.service import run
 from schemas.dead_letter import DeadLetter

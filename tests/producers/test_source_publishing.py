@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcast.broker import free_port
+from core.broker import free_port
 from producers.sources.host import HostSource
 from producers.sources.prometheus import PrometheusSource
 from producers.sources.publishing import run_source

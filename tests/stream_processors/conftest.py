@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from tests.helpers import ServiceProcess
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 
-from fleetcast.kafka import make_producer
+from core.kafka import make_producer
 from schemas.context_window import ContextWindow
 from schemas.dead_letter import DeadLetter
 from tests.stream_processors.test_worker import T0, metric, windows_for

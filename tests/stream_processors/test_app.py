@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import faust
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from stream_processors.app import _credentials
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleetcast.kafka import make_producer
+from core.kafka import make_producer
 from schemas.context_window import ContextWindow
 from schemas.dead_letter import DeadLetter
 from schemas.metric_event import MetricEvent

@@ -1,33 +1,40 @@
-"""UI test fixtures: process-wide clients must not leak from one test into the next, and one
-running stack (``fleetcast up``) is shared by the tests that need the whole pipeline."""
+"""UI test fixtures: the services a test builds are closed after it (before the session broker
+goes away), and one running stack (``fleetcast up``) is shared by the tests that need the whole
+pipeline."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from fleetcast.broker import EmbeddedBroker, free_port, wait_for_port
-from fleetcast.kafka import ensure_topics
-from fleetcast.settings import Settings
+from core.broker import EmbeddedBroker, free_port, wait_for_port
+from core.kafka import ensure_topics
+from core.settings import Settings
 from schemas.topics import TOPICS
 from tests.helpers import ServiceProcess
-from ui.feed import stop_shared_feeds
-from ui.pipeline import stop_shared_monitors
-from ui.shared import close_shared_producers
+from ui.fleet_state import FleetState
+from ui.services import UiServices
 
 API_TOKEN = "browser-test-token"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_shared_clients() -> Iterator[None]:
-    yield
-    # Before the session broker goes away, so librdkafka has nothing left to retry.
-    stop_shared_feeds()
-    stop_shared_monitors()
-    close_shared_producers()
+@pytest.fixture
+def make_services() -> Iterator[Callable[..., UiServices]]:
+    """``make_services(settings, state)``: services over a given state, closed after the test."""
+    made: list[UiServices] = []
+
+    def make(settings: Settings, state: FleetState | None = None, **kwargs: Any) -> UiServices:
+        services = UiServices(settings, state=state, **kwargs)
+        made.append(services)
+        return services
+
+    yield make
+    for services in made:  # before the session broker goes away: nothing left to retry
+        services.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import timedelta
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from schemas.alert import AlertEvent
 from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
@@ -22,6 +23,7 @@ from tests.ui.conftest import API_TOKEN
 from tests.ui.factories import make_alert, make_forecast
 from ui.api import create_app
 from ui.fleet_state import FleetState
+from ui.services import UiServices
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -63,7 +65,8 @@ def client_for(
     state: FleetState, producer: Any = None, api_token: str | None = TOKEN
 ) -> TestClient:
     settings = Settings(api_token=api_token, topic_control="control")
-    return TestClient(create_app(settings, state=state, producer=producer or RecordingProducer()))
+    services = UiServices(settings, state=state, producer=producer or RecordingProducer())
+    return TestClient(create_app(settings, services))
 
 
 @pytest.fixture
@@ -251,13 +254,15 @@ def test_websockets_stop_listening_when_the_client_leaves(
 
 
 @pytest.mark.broker
-def test_scenario_reaches_the_control_topic(make_settings: SettingsFactory) -> None:
+def test_scenario_reaches_the_control_topic(
+    make_settings: SettingsFactory, make_services: Callable[..., UiServices]
+) -> None:
     settings = make_settings(api_token=TOKEN)
     reader = TopicReader(settings, settings.topic_control)
     state = FleetState()
     state.apply_forecast(make_forecast("ppdb001"))
     try:
-        client = TestClient(create_app(settings, state=state))  # the real shared producer
+        client = TestClient(create_app(settings, make_services(settings, state)))  # a real producer
 
         response = client.post(
             "/scenario", json={"scenario": "disk_fill", "servers": ["ppdb001"]}, headers=AUTH
@@ -276,7 +281,7 @@ def test_scenario_reaches_the_control_topic(make_settings: SettingsFactory) -> N
 def test_ws_pushes_an_alert_after_a_scenario_change(stack: Settings) -> None:
     """On the running stack: POST critical for one server, its alert arrives on the socket."""
     target = "ppweb002"
-    with TestClient(create_app(stack)) as client:  # the shared feed on the stack's topics
+    with TestClient(create_app(stack)) as client:  # its own feed on the stack's topics
         deadline = time.monotonic() + 120
         while client.get(f"/servers/{target}").status_code == 404:
             assert time.monotonic() < deadline, f"no forecast for {target}"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from tests.ui.conftest import API_TOKEN
 
 playwright = pytest.importorskip("playwright.sync_api")

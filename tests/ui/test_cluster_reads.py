@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fleetcast.kafka import commit, make_consumer, make_producer
-from fleetcast.settings import Settings
+from core.kafka import commit, make_consumer, make_producer
+from core.settings import Settings
 from schemas.common import METRICS
 from schemas.context_window import ContextWindow
-from ui.pipeline import PipelineMonitor
+from ui.pipeline_monitor import PipelineMonitor
 from ui.windows_lookup import find_window
 
 pytestmark = pytest.mark.broker

@@ -7,14 +7,15 @@ from datetime import timedelta
 import panel as pn
 import pytest
 
-from fleetcast.settings import Settings
-from inference_worker.thresholds import thresholds_for
+from core.settings import Settings
 from schemas.control_event import SCENARIOS, ControlEvent
 from schemas.severity import SEVERITIES
+from schemas.thresholds import thresholds_for
 from tests.helpers import TopicReader
 from tests.ui.factories import T0, make_alert, make_forecast
 from ui.dashboard import FleetPage, create_page
 from ui.fleet_state import FleetState
+from ui.services import UiServices
 from ui.theme import NEUTRAL, SEVERITY_SWATCHES
 from ui.views.alerts import filter_alerts
 from ui.views.detail import fan, severity_changes
@@ -42,13 +43,13 @@ def offline_settings() -> Settings:
 
 @pytest.fixture
 def page(state: FleetState, offline_settings: Settings) -> FleetPage:
-    return FleetPage(state, offline_settings)
+    return FleetPage(UiServices(offline_settings, state=state))
 
 
 def test_create_page_has_every_view_and_renders(
     state: FleetState, offline_settings: Settings
 ) -> None:
-    layout = create_page(state, offline_settings)
+    layout = create_page(UiServices(offline_settings, state=state))
 
     assert isinstance(layout, pn.viewable.Viewable)
     [tabs] = layout.select(pn.Tabs)
@@ -242,11 +243,13 @@ def test_guide_explains_every_level() -> None:
 
 
 @pytest.mark.broker
-def test_scenario_button_publishes_a_control_event(state: FleetState, make_settings) -> None:
+def test_scenario_button_publishes_a_control_event(
+    state: FleetState, make_settings, make_services
+) -> None:
     settings: Settings = make_settings(api_token="operator-t0ken")
     reader = TopicReader(settings, settings.topic_control)
     try:
-        page = FleetPage(state, settings)
+        page = FleetPage(make_services(settings, state))
         assert len(page.scenario.buttons) == len(SCENARIOS)
         page.tabs.active = page.views.index(page.scenario)
         page.refresh()

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from fleetcast.kafka import make_producer
-from fleetcast.settings import Settings
+from core.kafka import make_producer
+from core.settings import Settings
 from tests.conftest import SettingsFactory
 from tests.ui.factories import make_alert, make_forecast
-from ui.feed import FleetFeed, shared_feed
+from ui.api import create_app
+from ui.feed import FleetFeed
+from ui.services import UiServices
 
 pytestmark = pytest.mark.broker
 
@@ -70,12 +72,16 @@ def test_feed_stops(settings: Settings, feed: FleetFeed) -> None:
     assert not feed.running
 
 
-def test_shared_feed_is_one_per_cluster_and_topics(make_settings: SettingsFactory) -> None:
-    first, other = make_settings(), make_settings()
-    same_topics = first.model_copy(update={"ui_port": first.ui_port + 1})
+def test_services_hand_every_request_one_feed_and_keep_no_globals(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings()
+    services = UiServices.from_kafka(settings)
+    app = create_app(settings, services)
+    other = create_app(settings)  # another app in the same process: clients of its own
 
-    feed = shared_feed(first)
-
-    assert shared_feed(same_topics) is feed
-    assert shared_feed(other) is not feed
-    assert not feed.running  # starting is the caller's decision
+    assert app.state.services is services
+    assert services.feed is not None and services.state is services.feed.state
+    assert other.state.services is not services
+    assert other.state.services.feed is not services.feed
+    assert not services.feed.running  # starting is the entry point's (lifespan's) decision

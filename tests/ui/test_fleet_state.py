@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from schemas.severity import SEVERITIES
 from tests.ui.factories import make_alert, make_forecast
 from ui.feed import FleetFeed

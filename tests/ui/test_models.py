@@ -13,7 +13,7 @@ from schemas.forecast import MetricForecast
 from schemas.severity import SEVERITIES
 from tests.ui.factories import T0, make_alert, make_forecast
 from ui.fleet_state import FleetState
-from ui.pipeline import lag_of, percentile, rate
+from ui.pipeline_monitor import lag_of, percentile, rate
 from ui.remediation import DEFAULT_RUNBOOKS, cost_summary, hints, load_runbooks
 from ui.risk import exceedance, fleet_probability, format_probability, server_probabilities
 from ui.series import SeriesRing

@@ -10,9 +10,10 @@ from typing import Any, Protocol
 import pandas as pd
 import panel as pn
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from ui.feed import FleetFeed
 from ui.fleet_state import FleetState
+from ui.services import UiServices
 from ui.theme import label, swatch
 
 __all__ = ["label"]
@@ -31,13 +32,21 @@ CSS = """
 
 @dataclass
 class Context:
-    """What a view reads from: the shared state, the settings, and the feed when there is one."""
+    """What a view reads from: the process's shared services (state, feed, producer,
+    monitor, models) and the settings."""
 
-    state: FleetState
+    services: UiServices
     settings: Settings
-    feed: FleetFeed | None = None
     #: Opens a server in the detail view (set by the page).
     show_server: Callable[[str], None] | None = None
+
+    @property
+    def state(self) -> FleetState:
+        return self.services.state
+
+    @property
+    def feed(self) -> FleetFeed | None:
+        return self.services.feed
 
 
 class View(Protocol):

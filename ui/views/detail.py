@@ -15,10 +15,10 @@ from bokeh.models import ColumnDataSource, Range1d
 from bokeh.models.annotations import BoxAnnotation, Span, Title
 from bokeh.plotting import figure
 
-from inference_worker.thresholds import thresholds_for
 from schemas.common import METRICS
 from schemas.forecast import Forecast
 from schemas.severity import SEVERITIES
+from schemas.thresholds import thresholds_for
 from ui.fleet_state import FleetState
 from ui.risk import format_probability
 from ui.theme import SEVERITY_SWATCHES, swatch

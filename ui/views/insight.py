@@ -92,7 +92,7 @@ class InsightView(Redraw):
                          daemon=True).start()
 
     def _explain(self, server_id: str, metric: str) -> None:
-        from ui.insight import explain, load_model
+        from ui.insight import explain
         from ui.windows_lookup import find_window
 
         settings = self.context.settings
@@ -106,7 +106,7 @@ class InsightView(Redraw):
             if window is None:
                 raise ValueError(f"the context window of {server_id} was not found on "
                                  f"{settings.topic_windows}")
-            self._result = explain(load_model(settings.model_path), window, metric)
+            self._result = explain(self.context.services.model(settings.model_path), window, metric)
         except Exception as exc:
             log.warning("no explanation for %s: %s", server_id, exc)
             self._result = exc

@@ -8,14 +8,13 @@ from functools import partial
 
 import pandas as pd
 import panel as pn
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 from pydantic import ValidationError
 
-from fleetcast.control import ControlNotDeliveredError, publish_scenario
+from core.control import ControlNotDeliveredError, publish_scenario
 from schemas.control_event import SCENARIOS
 from ui.auth import Verdict, check_token
 from ui.fleet_state import FleetState
-from ui.shared import shared_producer
 from ui.views.common import Context, Redraw, label
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,10 @@ def overrides_frame(state: FleetState) -> tuple[str, pd.DataFrame]:
 class ScenarioView(Redraw):
     title = "Scenarios"
 
-    def __init__(self, context: Context, producer: Producer | None = None) -> None:
+    def __init__(self, context: Context) -> None:
         self.state = context.state
         self.settings = context.settings
-        self._producer = producer
+        self._services = context.services
         self._server_ids: list[str] = []
         # Scenario changes are writes: the same operator token as the API's POST /scenario.
         self.token = pn.widgets.PasswordInput(
@@ -113,8 +112,7 @@ class ScenarioView(Redraw):
             self.last_command.alert_type = "warning"
             return
         try:
-            producer = self._producer or shared_producer(self.settings)
-            publish_scenario(self.settings, producer, scenario, servers)
+            publish_scenario(self.settings, self._services.producer(), scenario, servers)
         except (ValidationError, KafkaException, BufferError, ControlNotDeliveredError) as exc:
             log.warning("scenario %s for %s not sent: %s", scenario, target, exc)
             self.last_command.object = f"Could not send **{label(scenario)}** to {target}: {exc}"

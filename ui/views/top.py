@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
-from inference_worker.thresholds import thresholds_for
+from schemas.thresholds import thresholds_for
 from ui.risk import format_probability
 from ui.views.common import Context, Redraw, breach_text, level_of, number, severity_text, table
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from inference_worker.alerts import AlertTracker
+from inference_worker.batch_scoring import score_batch
 from inference_worker.forecaster import Batch
-from inference_worker.pipeline import score_batch
 from inference_worker.tft.features import calendar, series_frame, time_index
 from inference_worker.tft.predict import SeriesInput, TFTForecaster, predict_series
 from schemas.common import METRICS

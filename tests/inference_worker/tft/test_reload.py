@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fleetcast.settings import Settings
+from core.settings import Settings
 from inference_worker.tft import artifacts
 from schemas.control_event import ReloadModel
 from schemas.forecast import Forecast

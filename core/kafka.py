@@ -1,0 +1,151 @@
+"""confluent-kafka clients built from the settings, topic creation and the dead-letter send."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from core.settings import Settings
+from schemas.dead_letter import DeadLetter
+from schemas.topics import TOPICS
+
+log = logging.getLogger(__name__)
+
+
+def _base_conf(settings: Settings) -> dict[str, Any]:
+    return {
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "error_cb": _log_client_error,
+        **settings.kafka_security(),
+    }
+
+
+def _log_client_error(error: KafkaError) -> None:
+    """librdkafka reports connection trouble here; it keeps retrying by itself.
+
+    "All brokers down" comes once per outage and is the line an operator
+    needs; each failed reconnect attempt is a transport error, kept at debug.
+    """
+    if error.code() == KafkaError._ALL_BROKERS_DOWN:
+        log.warning("Kafka unreachable (all brokers down); buffering and retrying: %s",
+                    error.str())
+    elif error.code() in (KafkaError._TRANSPORT, KafkaError._RESOLVE):
+        log.debug("Kafka connection: %s", error.str())
+    elif error.fatal():
+        log.error("Kafka client error (fatal): %s", error.str())
+    else:
+        log.warning("Kafka client error: %s", error.str())
+
+
+def make_producer(settings: Settings, **overrides: Any) -> Producer:
+    conf = {
+        **_base_conf(settings),
+        "linger.ms": 5,
+        "acks": "all",
+        # Buffer through a brief broker outage instead of failing at once.
+        "message.timeout.ms": 120_000,
+        "queue.buffering.max.messages": 200_000,
+        **overrides,
+    }
+    return Producer(conf)
+
+
+def make_consumer(settings: Settings, group_id: str, **overrides: Any) -> Consumer:
+    conf = {
+        **_base_conf(settings),
+        "group.id": group_id,
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        # Tansu holds a JoinGroup for about half the session timeout before it
+        # answers; 6 s (librdkafka's floor-friendly value) makes that 3 s.
+        "session.timeout.ms": 6_000,
+        "heartbeat.interval.ms": 1_000,
+        **overrides,
+    }
+    return Consumer(conf)
+
+
+def make_admin(settings: Settings) -> AdminClient:
+    return AdminClient(_base_conf(settings))
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
+    """Create the catalogue's topics that do not exist yet; returns the ones created."""
+    admin = make_admin(settings)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            existing = set(admin.list_topics(timeout=5).topics)
+            break
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    wanted = [
+        NewTopic(settings.topic(spec.role), num_partitions=spec.partitions, replication_factor=1)
+        for spec in TOPICS
+        if settings.topic(spec.role) not in existing
+    ]
+    created: list[str] = []
+    for name, future in (admin.create_topics(wanted).items() if wanted else []):
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            # Another service may have created it a moment ago: that is fine.
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise
+    if created:
+        log.info("created topics %s", created)
+    return created
+
+
+def dead_letter(
+    settings: Settings, producer: Producer, *, stage: str, reason: str, source_topic: str,
+    value: bytes | None, key: bytes | None = None, partition: int | None = None,
+    offset: int | None = None,
+) -> DeadLetter:
+    """Publish a rejected input with its reason and original bytes; never raises on content."""
+    letter = DeadLetter.reject(
+        stage=stage, reason=reason, source_topic=source_topic, value=value, key=key,
+        partition=partition, offset=offset,
+    )
+    producer.produce(settings.topic_deadletter, value=letter.to_bytes())
+    log.warning(
+        "dead letter: stage=%s topic=%s partition=%s offset=%s reason=%s",
+        stage, source_topic, partition, offset, reason[:200],
+    )
+    return letter
+
+
+def dead_letter_message(
+    settings: Settings, producer: Producer, message: Message, *, stage: str, reason: str
+) -> DeadLetter:
+    return dead_letter(
+        settings, producer, stage=stage, reason=reason, source_topic=message.topic() or "",
+        value=message.value(), key=message.key(), partition=message.partition(),
+        offset=message.offset(),
+    )
+
+
+def drain(consumer: Consumer, timeout_s: float, max_messages: int = 1_000) -> Iterable[Message]:
+    """Messages available within ``timeout_s``, errors logged and skipped."""
+    for message in consumer.consume(num_messages=max_messages, timeout=timeout_s):
+        if message.error():
+            log.warning("consumer error: %s", message.error())
+            continue
+        yield message
+
+
+def commit(consumer: Consumer) -> None:
+    """Commit the consumer's positions synchronously; nothing consumed yet is not an error."""
+    try:
+        consumer.commit(asynchronous=False)
+    except KafkaException as exc:
+        if exc.args[0].code() != KafkaError._NO_OFFSET:
+            raise

@@ -1,0 +1,269 @@
+"""Writing a backtest up: ``report.json`` for machines, ``report.md`` with plots for people.
+
+``report.json`` is ``{"models": {"<name>": {"mase": x, "pinball": y, "coverage_p10_p90": z}}}``
+(``z`` null for a model without quantiles) plus the keys ``per_metric`` (same shape per metric
+label), ``series`` (per series and model), ``model_info`` (calls, seconds, fallbacks),
+``settings``, ``skipped_origins``, ``backtest_seconds`` and ``title``. Non-finite numbers are
+written as null so the file is strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelling.backtest import BacktestResult, ExampleForecast, Scores
+
+PLOTS_DIR = "plots"
+
+
+def _num(x: float | None, digits: int = 6) -> float | None:
+    if x is None or not math.isfinite(x):
+        return None
+    return round(float(x), digits)
+
+
+def _scores_json(s: Scores) -> dict[str, float | None]:
+    return {"mase": _num(s.mase), "pinball": _num(s.pinball), "coverage_p10_p90": _num(s.coverage)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return _num(float(value))
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def report_dict(result: BacktestResult, title: str = "") -> dict[str, Any]:
+    """The content of ``report.json``."""
+    return {
+        "models": {name: _scores_json(s) for name, s in result.models.items()},
+        "per_metric": {
+            metric: {name: _scores_json(s) for name, s in by_model.items()}
+            for metric, by_model in result.per_metric.items()
+        },
+        "series": [
+            {
+                "series": r.series,
+                "metric": r.metric,
+                "model": r.model,
+                "scale": _num(r.scale, 9),
+                "origins": r.origins,
+                **_scores_json(r.scores),
+            }
+            for r in result.per_series
+        ],
+        "model_info": {
+            name: {
+                "has_quantiles": i.has_quantiles,
+                "calls": i.calls,
+                "seconds": _num(i.seconds, 3),
+                "seconds_per_call": _num(i.seconds_per_call, 5),
+                "max_seconds_per_call": _num(i.max_seconds, 5),
+                **_jsonable(i.extra),
+            }
+            for name, i in result.model_info.items()
+        },
+        "settings": _jsonable(result.settings),
+        "skipped_origins": result.skipped_origins,
+        "backtest_seconds": _num(result.seconds, 3),
+        "title": title,
+    }
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "-"
+    if not math.isfinite(x):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def _scores_table(scores: Mapping[str, Scores], info: BacktestResult | None = None) -> list[str]:
+    finite = [s.mase for s in scores.values() if math.isfinite(s.mase)]
+    best = min(finite) if finite else None
+    header = "| model | MASE | scaled pinball | coverage p10-p90 | series | forecasts |"
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if info is not None:
+        header += " s / call |"
+        rule += "---:|"
+    lines = [header, rule]
+    for name, s in sorted(scores.items(), key=lambda kv: _sort_key(kv[1].mase)):
+        mase = _fmt(s.mase)
+        if best is not None and s.mase == best:
+            mase, name_cell = f"**{mase}**", f"**{name}**"
+        else:
+            name_cell = name
+        row = (
+            f"| {name_cell} | {mase} | {_fmt(s.pinball)} | {_fmt(s.coverage)} | "
+            f"{s.n_series} | {s.n_forecasts} |"
+        )
+        if info is not None:
+            row += f" {_fmt(info.model_info[name].seconds_per_call, 4)} |"
+        lines.append(row)
+    return lines
+
+
+def _sort_key(x: float) -> float:
+    return x if math.isfinite(x) else math.inf
+
+
+def _minute(ts: np.datetime64) -> str:
+    return str(np.asarray(ts).astype("datetime64[m]")).replace("T", " ")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "series"
+
+
+def _pick_examples(examples: Sequence[ExampleForecast], count: int) -> list[ExampleForecast]:
+    """Up to ``count`` examples, taking the metrics in turn so each kind of series shows."""
+    by_metric: dict[str, list[ExampleForecast]] = {}
+    for ex in examples:
+        by_metric.setdefault(ex.metric, []).append(ex)
+    picked: list[ExampleForecast] = []
+    while len(picked) < count and any(by_metric.values()):
+        for group in by_metric.values():
+            if group and len(picked) < count:
+                picked.append(group.pop(0))
+    return picked
+
+
+def plot_example(example: ExampleForecast, path: Path) -> None:
+    """One panel per model: history tail, truth, p50 line and the p10-p90 band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(example.forecasts)
+    cols = min(2, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(6.5 * cols, 3.2 * rows), sharex=True, sharey=True, squeeze=False
+    )
+    for ax, name in zip(axes.ravel(), names, strict=False):
+        p10, p50, p90 = example.forecasts[name]
+        ax.plot(example.history_timestamps, example.history, color="0.55", lw=0.9, label="history")
+        ax.plot(example.timestamps, example.actual, color="black", lw=1.1, label="actual")
+        if np.isfinite(p10).all() and np.isfinite(p90).all():
+            ax.fill_between(
+                example.timestamps, p10, p90, color="tab:blue", alpha=0.25, label="p10-p90"
+            )
+        ax.plot(example.timestamps, p50, color="tab:blue", lw=1.4, label="p50")
+        ax.axvline(example.origin, color="tab:red", lw=0.8, ls="--")
+        ax.set_title(name, fontsize=10)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(names) :]:
+        ax.set_visible(False)
+    legend: dict[str, Any] = {}
+    for ax in axes.ravel()[: len(names)]:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    fig.legend(list(legend.values()), list(legend), loc="upper right", fontsize=8, ncol=4)
+    fig.suptitle(
+        f"{example.series} ({example.metric}), origin {_minute(example.origin)}",
+        fontsize=11,
+        x=0.02,
+        ha="left",
+    )
+    fig.autofmt_xdate()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(
+    result: BacktestResult,
+    out_dir: str | Path,
+    *,
+    title: str,
+    model_notes: Mapping[str, str],
+    extra_sections: Sequence[str] = (),
+    max_plots: int = 6,
+) -> Path:
+    """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; returns the
+    path of ``report.md``. ``extra_sections`` are Markdown blocks appended as they are."""
+    out = Path(out_dir)
+    (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report_dict(result, title), indent=2) + "\n")
+
+    st = result.settings
+    md = [
+        f"# {title}",
+        "",
+        f"Rolling-origin backtest over {st.get('series')} series: horizon {st.get('horizon')} "
+        f"steps of 5 minutes, the last {st['holdout_fraction']:.0%} of every "
+        f"series held out, a forecast origin every {st.get('stride')} steps in it; every model "
+        f"sees only the history before the origin. {_fmt(result.seconds, 1)} s in all"
+        + (
+            f", {result.skipped_origins} origins skipped (no data)."
+            if result.skipped_origins
+            else "."
+        ),
+        "",
+        "## Models",
+        "",
+        *_scores_table(result.models, result),
+        "",
+        "Best MASE in bold. Figures are averaged over series (each series weighs the same).",
+        "",
+        "## Per metric",
+        "",
+    ]
+    for metric, by_model in result.per_metric.items():
+        md += [f"### {metric}", "", *_scores_table(by_model), ""]
+    md += [
+        "## How to read the figures",
+        "",
+        "- **MASE**: mean absolute error of p50 over the horizon, divided by the series' scale: "
+        f"the mean absolute change over one season ({st.get('season')} steps) in the first "
+        "part of the series, i.e. the in-sample error of the seasonal naive forecast. Below 1: "
+        "better than that; comparable across series of any unit.",
+        "- **scaled pinball**: the quantile (pinball) loss averaged over p10, p50 and p90 and "
+        "the horizon, divided by the same scale. A model without quantiles is scored with its "
+        "p50 as every quantile, which makes its scaled pinball half its MASE.",
+        "- **coverage p10-p90**: share of actual values inside [p10, p90]; 0.80 is calibrated. "
+        "'-' for models without quantiles.",
+        "- Gaps in the actual values are not scored.",
+        "",
+        "## What each model is",
+        "",
+    ]
+    for name in result.models:
+        note = model_notes.get(name) or result.model_info[name].description or "(no description)"
+        md.append(f"- **{name}**: {note}")
+        extra = result.model_info[name].extra
+        if extra:
+            md.append(f"  Counters: `{json.dumps(_jsonable(extra))}`")
+    md.append("")
+
+    picked = _pick_examples(result.examples, max_plots)
+    if picked:
+        md += ["## Example forecasts", ""]
+        md.append(
+            "Grey: history, black: what happened, blue: p50 and the p10-p90 band, "
+            "red dashes: forecast origin."
+        )
+        md.append("")
+        for i, example in enumerate(picked):
+            file = f"{PLOTS_DIR}/{i:02d}_{_slug(example.series)}.png"
+            plot_example(example, out / file)
+            md += [f"![{example.series} at {_minute(example.origin)}]({file})", ""]
+    for section in extra_sections:
+        md += [section.rstrip(), ""]
+    path = out / "report.md"
+    path.write_text("\n".join(md))
+    return path
