@@ -1,0 +1,1 @@
+"""Training and evaluation of forecasts and warning rules on recorded (real) data."""
