@@ -57,7 +57,7 @@ REQUIRED_COLUMNS = (
 _FROM_TRACE = ("cpu_pct", "mem_pct", "net_in_mbps", "net_out_mbps")
 
 PathLike = str | Path
-TimeLike = str | datetime | pd.Timestamp
+TimeLike = str | datetime  # pd.Timestamp is a datetime
 
 
 def server_id(vm: int) -> str:
