@@ -168,13 +168,13 @@ def span_days(stamps_ns: np.ndarray, origins: np.ndarray) -> float:
 class AlertSeries:
     """One server's (or server and metric's) alert state at its origins, for one rule and level."""
 
-    times_ns: np.ndarray  # int64 ns (or datetime64, converted), strictly ascending
+    times_ns: np.ndarray  # int64 ns (datetimes are converted), strictly ascending
     open: np.ndarray  # bool, same length
 
     def __post_init__(self) -> None:
         times = np.asarray(self.times_ns)
-        if times.dtype.kind == "M":
-            times = times.astype("datetime64[ns]").view(np.int64)
+        if times.dtype.kind in "MO":  # datetime64, or Timestamps
+            times = pd.DatetimeIndex(pd.to_datetime(times, utc=True)).as_unit("ns").asi8
         times = times.astype(np.int64)
         flags = np.asarray(self.open, dtype=bool)
         if times.shape != flags.shape or times.ndim != 1:
