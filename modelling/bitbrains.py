@@ -150,6 +150,10 @@ def _read(path: Path, filters: pc.Expression | None) -> pa.Table:
 
 
 def _to_wide(table: pa.Table) -> pd.DataFrame:
+    if table.num_rows == 0:  # e.g. a VM filter that matches nothing
+        empty = {c: np.array([], dtype=np.float64) for c in METRICS}
+        stamps = pd.DatetimeIndex([], dtype="datetime64[ns, UTC]")
+        return pd.DataFrame({"server_id": np.array([], dtype=object), "timestamp": stamps, **empty})
     vm = table.column("vm").to_numpy()
     step = table.column("timestamp").to_numpy() // STEP_MS
     cap = table.column("mem_cap_kb").to_numpy()

@@ -96,6 +96,9 @@ def test_filters_and_several_files(tmp_path: Path) -> None:
     assert load_bitbrains(a, vms=["bbvm2"])["cpu_pct"].tolist() == [2.0, 3.0]
     late = load_bitbrains(a, start=T0 + pd.Timedelta(minutes=5))
     assert late["cpu_pct"].tolist() == [3.0]
+    nobody = load_bitbrains(a, vms=[99])
+    assert nobody.empty
+    assert list(nobody.columns) == ["server_id", "timestamp", *METRICS]
     early = load_bitbrains(a, end="2013-08-01 00:05")  # naive: UTC; end exclusive
     assert early["cpu_pct"].tolist() == [1.0, 2.0]
 
