@@ -79,4 +79,7 @@ class AlertTracker:
             predicted_breach_at=risk.predicted_breach_at,
             issued_at=issued_at,
             model_version=model_version,
+            cause=risk.cause,
+            p_30m=None if risk.p_30m is None else round(risk.p_30m, 4),
+            p_8h=None if risk.p_8h is None else round(risk.p_8h, 4),
         )

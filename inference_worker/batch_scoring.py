@@ -10,12 +10,13 @@ import numpy as np
 
 from inference_worker.alerts import AlertTracker
 from inference_worker.batcher import map_batch
+from inference_worker.breach import BreachCalibration
 from inference_worker.forecaster import QUANTILES, Batch, Forecaster
-from inference_worker.scoring import assess
+from inference_worker.scoring import Outlook, assess
 from schemas.alert import AlertEvent
 from schemas.common import METRICS
 from schemas.context_window import ContextWindow
-from schemas.forecast import Forecast, MetricForecast
+from schemas.forecast import BreachOutlook, Forecast, MetricForecast
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,29 @@ def forecast_batch(
     return out
 
 
+def _outlooks(outlooks: dict[str, Outlook]) -> dict[str, BreachOutlook]:
+    return {
+        name: BreachOutlook(threshold=o.threshold, p_30m=round(o.p_30m, 4),
+                            p_8h=round(o.p_8h, 4), breach_at=o.breach_at)
+        for name, o in outlooks.items()
+    }
+
+
 def score_batch(
     forecaster: Forecaster,
     windows: Sequence[ContextWindow],
     tracker: AlertTracker,
     issued_at: datetime,
+    calibration: BreachCalibration | None = None,
 ) -> list[Scored]:
+    """Forecast, score and alert one batch; ``calibration`` is the model's (identity if none)."""
     results = []
     for window, quantiles in zip(windows, forecast_batch(forecaster, windows), strict=True):
         latest = last_values(window)
         risk = assess(
             server_id=window.server_id, profile=window.profile, last_values=latest,
             quantiles=quantiles, start=window.end, step_seconds=window.step_seconds,
+            calibration=calibration,
         )
         forecast = Forecast(
             forecast_id=Forecast.make_id(window.server_id, window.end),
@@ -90,6 +102,9 @@ def score_batch(
             severity=risk.severity,
             risk_metric=risk.metric,
             predicted_breach_at=risk.predicted_breach_at,
+            breach=_outlooks(risk.outlooks),
+            p_incident_30m=risk.p_incident_30m,
+            p_incident_8h=risk.p_incident_8h,
         )
         alert = tracker.update(
             server_id=window.server_id, profile=window.profile, risk=risk,

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -229,3 +230,39 @@ def breach(
         within_8_h=cal(later),
         median_step=median_crossing_steps(np.asarray(p50, dtype=np.float64), threshold),
     )
+
+
+#: Beside a model's weights: the calibration of its crossing scores (optional).
+CALIBRATION_FILE = "calibration.json"
+
+
+@dataclass(frozen=True)
+class BreachCalibration:
+    """The two calibrations the worker applies: crossing within 30 minutes and within 8 h."""
+
+    p_30m: Calibration = Calibration()
+    p_8h: Calibration = Calibration()
+
+    def to_json(self) -> dict[str, dict[str, list[float]]]:
+        return {"p_30m": self.p_30m.to_json(), "p_8h": self.p_8h.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | str) -> BreachCalibration:
+        raw = json.loads(data) if isinstance(data, str) else data
+        return cls(p_30m=Calibration.from_json(raw["p_30m"]),
+                   p_8h=Calibration.from_json(raw["p_8h"]))
+
+
+def load_calibration(model_dir: Path | None) -> BreachCalibration:
+    """The model folder's ``calibration.json``, or the identity when it has none.
+
+    A file that is there but unreadable is an error, not a silent identity: the worker's
+    probabilities would change meaning without anyone noticing.
+    """
+    if model_dir is None or not (model_dir / CALIBRATION_FILE).is_file():
+        return BreachCalibration()
+    path = model_dir / CALIBRATION_FILE
+    try:
+        return BreachCalibration.from_json(path.read_text())
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a breach calibration ({exc})") from exc

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from core.settings import Settings
 from inference_worker.baseline_forecaster import SeasonalNaiveTrend
+from inference_worker.breach import BreachCalibration, load_calibration
 from inference_worker.forecaster import Forecaster
 
 if TYPE_CHECKING:
@@ -77,3 +78,14 @@ def forecaster_from_settings(settings: Settings, serving: Serving | None = None)
         log.warning("no usable model at %s (%s): forecasting with the baseline",
                     settings.model_path, exc)
         return baseline(settings)
+
+
+def calibration_for(settings: Settings, version: str) -> BreachCalibration:
+    """The calibration in the folder of model ``version`` (beside ``model_path``'s target), or
+    the identity where it has none (the baseline, a model never calibrated)."""
+    from inference_worker.tft.artifacts import resolve
+
+    model_dir = resolve(Path(settings.model_path))
+    if model_dir.name != version:  # models/latest moved on since this version was loaded
+        model_dir = model_dir.parent / version
+    return load_calibration(model_dir if model_dir.is_dir() else None)

@@ -1,28 +1,67 @@
-"""Risk 0-100 per server from its current values and its forecast, and the severity it maps to.
+"""Risk 0-100 per server from the forecast's chance of an incident, and the severity it maps to.
 
 Per metric, two readings are scored and the higher wins:
-- now: where the last observed value sits against the profile's thresholds
-  (below the watch level: 0-29; up to warning: 30-59; warning to critical:
-  60-79; past critical: 80-100; see ``Threshold.watch``).
-- ahead: when the forecast crosses a threshold. The median (p50) reaching
-  critical scores 90 within 30 minutes and falls to 70 at 8 hours; the median
-  reaching only warning scores 60-69; the pessimistic p90 reaching critical
-  50-59, reaching warning 30-49. Sooner means higher.
-The server's risk is its worst metric's; that metric is named in alerts.
+
+- **ahead** (the forecast): the calibrated probabilities that the metric reaches its profile's
+  critical threshold within 30 minutes (``p_30m``) and within 8 hours (``p_8h``), from the
+  p10/p50/p90 forecast (``inference_worker/breach.py``). ``p_30m`` at or above
+  ``RiskPolicy.imminent_p30m`` scores 90-100 (imminent failure); otherwise ``p_8h`` is mapped
+  through the policy's knots: 5% -> 30 (watch), 20% -> 50 (degrading), 40% -> 60 (warning),
+  60% -> 70 (danger), 80% -> 80 (critical), linear between them. ``critical`` also needs the
+  expected breach within ``critical_within``: a likely breach 7 hours out is ``danger``.
+- **now** (the current value): where the last observed value sits against the profile's
+  thresholds (below the watch level: 0-29; up to warning: 30-59; warning to critical: 60-79; past
+  critical: 80-100; see ``Threshold.watch``).
+
+The server's risk is its worst metric's; that metric, its probabilities and the predicted breach
+time are named in alerts, with ``cause`` saying which reading drove it. So an alert fires while
+every value is still normal when the model expects a breach. The server's chance of an incident
+is ``1 - prod(1 - p)`` over its metrics (1 when a value is past critical now).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Literal
 
 import numpy as np
 
+from inference_worker.breach import WITHIN_8_H, BreachCalibration, breach
 from schemas.common import METRICS
+from schemas.incident import incident_level
 from schemas.severity import Severity, severity_for
 from schemas.thresholds import Threshold, thresholds_for
 
 Q10, Q50, Q90 = 0, 1, 2
+Cause = Literal["forecast", "current"]
+
+
+@dataclass(frozen=True)
+class RiskPolicy:
+    """How probabilities become a risk score: one place, stated in README."""
+
+    imminent_p30m: float = 0.5
+    #: (p_8h, score) knots, increasing: watch, degrading, warning, danger, critical.
+    knots: tuple[tuple[float, float], ...] = (
+        (0.0, 0.0), (0.05, 30.0), (0.2, 50.0), (0.4, 60.0), (0.6, 70.0), (0.8, 80.0), (1.0, 89.0),
+    )
+    critical_within: timedelta = timedelta(hours=2)
+    #: Below this p_8h there is no predicted breach time to speak of.
+    breach_time_from: float = 0.05
+
+
+DEFAULT_POLICY = RiskPolicy()
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """One metric's chance of an incident, from its forecast."""
+
+    threshold: float
+    p_30m: float
+    p_8h: float
+    breach_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -32,6 +71,12 @@ class Risk:
     metric: str | None
     predicted_breach_at: datetime | None
     summary: str
+    cause: Cause = "current"
+    p_30m: float | None = None  # of ``metric``
+    p_8h: float | None = None
+    outlooks: dict[str, Outlook] = field(default_factory=dict)
+    p_incident_30m: float = 0.0
+    p_incident_8h: float = 0.0
 
 
 def score_now(value: float, limit: Threshold) -> float:
@@ -48,37 +93,48 @@ def score_now(value: float, limit: Threshold) -> float:
     return min(100.0, 80.0 + 20.0 * beyond)
 
 
-def _first_crossing(path: np.ndarray, level: float) -> int | None:
-    hits = np.flatnonzero(path >= level)
-    return int(hits[0]) if hits.size else None
+def score_ahead(outlook: Outlook, start: datetime, policy: RiskPolicy = DEFAULT_POLICY) -> float:
+    """Risk from one metric's probabilities of an incident (see the module docstring)."""
+    if outlook.p_30m >= policy.imminent_p30m:
+        return 90.0 + 10.0 * (outlook.p_30m - policy.imminent_p30m) / (1 - policy.imminent_p30m)
+    p, s = zip(*policy.knots, strict=True)
+    score = float(np.interp(outlook.p_8h, p, s))
+    soon = outlook.breach_at is not None and outlook.breach_at - start <= policy.critical_within
+    return score if soon else min(score, 79.0)
 
 
-def _sooner(step: int, horizon: int, high: float, low: float) -> float:
-    """``high`` for a crossing in the first 30 minutes (6 steps), falling to ``low`` at the end."""
-    if step < 6:
-        return high
-    return high - (high - low) * (step - 6) / max(horizon - 6, 1)
-
-
-def score_ahead(quantiles: np.ndarray, limit: Threshold) -> tuple[float, int | None]:
-    """Risk from one metric's ``[q, h]`` forecast, and the step where p50 crosses critical."""
-    horizon = quantiles.shape[-1]
-    if not np.isfinite(quantiles).all():
-        return 0.0, None
-    crit = _first_crossing(quantiles[Q50], limit.critical)
-    if crit is not None:
-        return _sooner(crit, horizon, 90.0, 70.0), crit
-    candidates = []
-    warn = _first_crossing(quantiles[Q50], limit.warning)
-    if warn is not None:
-        candidates.append(_sooner(warn, horizon, 69.0, 60.0))
-    pess_crit = _first_crossing(quantiles[Q90], limit.critical)
-    if pess_crit is not None:
-        candidates.append(_sooner(pess_crit, horizon, 59.0, 50.0))
-    pess_warn = _first_crossing(quantiles[Q90], limit.warning)
-    if pess_warn is not None:
-        candidates.append(_sooner(pess_warn, horizon, 49.0, 30.0))
-    return max(candidates, default=0.0), None
+def outlooks(
+    profile: str,
+    quantiles: np.ndarray,
+    start: datetime,
+    step_seconds: int,
+    *,
+    calibration: BreachCalibration,
+    policy: RiskPolicy = DEFAULT_POLICY,
+) -> dict[str, Outlook]:
+    """Per metric with a forecast (``quantiles[m, q, h]``): its chance of an incident."""
+    forecast = np.isfinite(quantiles).all(axis=(1, 2))
+    names = [name for m, name in enumerate(METRICS) if forecast[m]]
+    if not names:
+        return {}
+    q = quantiles[forecast].astype(np.float64)
+    levels = np.array([incident_level(profile, name) for name in names])
+    result = breach(q[:, Q10], q[:, Q50], q[:, Q90], levels, calibration.p_8h)
+    within_30m = calibration.p_30m(result.score_30_min)
+    likeliest = np.argmax(np.nan_to_num(result.exceedance[:, :WITHIN_8_H], nan=0.0), axis=-1)
+    out = {}
+    for i, name in enumerate(names):
+        p_8h = float(result.within_8_h[i])
+        step = int(result.median_step[i])
+        if step < 0 and p_8h >= policy.breach_time_from:
+            step = int(likeliest[i])
+        out[name] = Outlook(
+            threshold=float(levels[i]),
+            p_30m=min(float(within_30m[i]), p_8h),  # 30 minutes are inside the 8 hours
+            p_8h=p_8h,
+            breach_at=start + timedelta(seconds=step * step_seconds) if step >= 0 else None,
+        )
+    return out
 
 
 def assess(
@@ -89,30 +145,41 @@ def assess(
     quantiles: np.ndarray | None,
     start: datetime,
     step_seconds: int,
+    calibration: BreachCalibration | None = None,
+    policy: RiskPolicy = DEFAULT_POLICY,
 ) -> Risk:
     """The server's risk from ``last_values`` and ``quantiles[m, q, h]`` (None: no forecast)."""
     limits = thresholds_for(profile)
-    best: tuple[float, str | None, int | None, str] = (0.0, None, None, "")  # score, metric,
-    # breach step, why
-    for m, name in enumerate(METRICS):
+    ahead_of = ({} if quantiles is None else
+                outlooks(profile, quantiles, start, step_seconds,
+                         calibration=calibration or BreachCalibration(), policy=policy))
+    best: tuple[float, str | None, Cause, str] = (0.0, None, "current", "")
+    survive_30m = survive_8h = 1.0
+    for name in METRICS:
         value = last_values.get(name)
         limit = limits[name]
         now = score_now(value, limit) if value is not None else 0.0
-        ahead, breach = (0.0, None) if quantiles is None else score_ahead(quantiles[m], limit)
+        outlook = ahead_of.get(name)
+        ahead = score_ahead(outlook, start, policy) if outlook is not None else 0.0
+        if value is not None and value >= limit.critical:
+            survive_30m = survive_8h = 0.0  # an incident now: certain, whatever the forecast
+            if outlook is not None:
+                ahead_of[name] = Outlook(outlook.threshold, 1.0, 1.0, start)
+        elif outlook is not None:
+            survive_30m *= 1.0 - outlook.p_30m
+            survive_8h *= 1.0 - outlook.p_8h
         score = max(now, ahead)
         if score > best[0]:
-            if ahead > now and quantiles is not None:
-                when = "p50 crosses critical" if breach is not None else "forecast nears limits"
-                why = f"{name} {_fmt(value)} now; {when} (warning {limit.warning:g}, " \
-                      f"critical {limit.critical:g})"
+            thresholds = f"(warning {limit.warning:g}, critical {limit.critical:g})"
+            if outlook is not None and ahead > now:
+                why = (f"{name} {_fmt(value)} now; {outlook.p_8h:.0%} chance of reaching "
+                       f"{limit.critical:g} within 8 h {thresholds}")
+                best = (score, name, "forecast", why)
             else:
-                why = f"{name} at {_fmt(value)} (warning {limit.warning:g}, " \
-                      f"critical {limit.critical:g})"
-            best = (score, name, breach, why)
-    score, metric, breach, why = best
-    breach_at = (
-        start + timedelta(seconds=breach * step_seconds) if breach is not None else None
-    )
+                best = (score, name, "current", f"{name} at {_fmt(value)} {thresholds}")
+    score, metric, cause, why = best
+    driving = ahead_of.get(metric) if metric is not None else None
+    breach_at = driving.breach_at if driving is not None else None
     score = round(float(score), 1)
     severity = severity_for(score)
     summary = f"{server_id} ({profile}) {severity}, risk {score:g}"
@@ -120,7 +187,14 @@ def assess(
         summary += f": {why}"
         if breach_at is not None:
             summary += f", breach predicted at {breach_at.isoformat()}"
-    return Risk(score, severity, metric, breach_at, summary)
+    return Risk(
+        score, severity, metric, breach_at, summary, cause,
+        p_30m=driving.p_30m if driving is not None else None,
+        p_8h=driving.p_8h if driving is not None else None,
+        outlooks=ahead_of,
+        p_incident_30m=round(1.0 - survive_30m, 4),
+        p_incident_8h=round(1.0 - survive_8h, 4),
+    )
 
 
 def _fmt(value: float | None) -> str:

@@ -38,6 +38,7 @@ from inference_worker.alerts import AlertTracker
 from inference_worker.batch_scoring import score_batch
 from inference_worker.batcher import MicroBatcher
 from inference_worker.forecaster import Forecaster
+from inference_worker.loading import calibration_for
 from inference_worker.reload import ModelReloader, Outcome, reloadable_forecaster
 from schemas.common import describe_validation_error
 from schemas.context_window import ContextWindow
@@ -54,6 +55,7 @@ class InferenceWorker:
         if forecaster is None:
             forecaster, self._reloader = reloadable_forecaster(settings)
         self.forecaster = forecaster
+        self.calibration = calibration_for(settings, forecaster.version)
         self.tracker = AlertTracker()
         self.batcher: MicroBatcher[tuple[Message, ContextWindow]] = MicroBatcher(
             settings.batch_size, settings.batch_deadline_ms / 1000
@@ -127,6 +129,7 @@ class InferenceWorker:
         if outcome.forecaster is not None:
             log.info("model %s replaces %s", outcome.forecaster.version, self.forecaster.version)
             self.forecaster = outcome.forecaster
+            self.calibration = calibration_for(self.settings, self.forecaster.version)
             telemetry.MODEL_INFO.info({"version": self.forecaster.version,
                                        "kind": type(self.forecaster).__name__})
             self.stats["reloads"] += 1
@@ -154,7 +157,8 @@ class InferenceWorker:
         telemetry.BATCH_SIZE.labels(STAGE).observe(len(batch))
         try:
             with telemetry.INFERENCE_LATENCY.time():
-                scored = score_batch(self.forecaster, windows, self.tracker, datetime.now(UTC))
+                scored = score_batch(self.forecaster, windows, self.tracker, datetime.now(UTC),
+                                     self.calibration)
         except Exception as exc:
             log.exception("batch of %d windows failed", len(batch))
             for message, _ in batch:

@@ -28,6 +28,18 @@ class AlertEvent(Payload):
     risk_score: float = Field(ge=0, le=100)
     metric: str | None = Field(description="The metric driving the risk.")
     summary: str
-    predicted_breach_at: AwareDatetime | None
+    predicted_breach_at: AwareDatetime | None = Field(
+        description="When the metric is expected to reach its critical threshold (forecast-driven "
+        "alerts always carry it)."
+    )
     issued_at: AwareDatetime
     model_version: str
+    cause: Literal["forecast", "current"] = Field(
+        "current", description="forecast: the model expects a breach; current: the value now."
+    )
+    p_30m: float | None = Field(
+        None, ge=0, le=1, description="The metric's chance of an incident within 30 minutes."
+    )
+    p_8h: float | None = Field(
+        None, ge=0, le=1, description="The metric's chance of an incident within 8 h."
+    )

@@ -7,7 +7,7 @@ Step ``h`` of a forecast covers ``[start + h * step_seconds, start + (h + 1) * s
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field
 
@@ -20,6 +20,22 @@ class MetricForecast(Payload):
     p10: list[float]
     p50: list[float]
     p90: list[float]
+
+
+Probability = Annotated[float, Field(ge=0, le=1)]
+
+
+class BreachOutlook(Payload):
+    """What the forecast says of one metric reaching its critical threshold (an incident)."""
+
+    threshold: float = Field(description="The profile's critical threshold for this metric.")
+    p_30m: Probability = Field(description="Calibrated probability of reaching the threshold "
+                               "within 30 minutes (1 when the current value is past it).")
+    p_8h: Probability = Field(description="Calibrated probability of reaching it within 8 h.")
+    breach_at: AwareDatetime | None = Field(
+        description="When p50 first reaches the threshold; where p50 stays below, the step the "
+        "crossing is likeliest (while p_8h is at least 5%); null otherwise."
+    )
 
 
 class Forecast(Payload):
@@ -43,7 +59,16 @@ class Forecast(Payload):
     severity: Severity
     risk_metric: str | None = Field(description="The metric that drives the risk score.")
     predicted_breach_at: AwareDatetime | None = Field(
-        description="When the driving metric's p50 first crosses its critical threshold."
+        description="The driving metric's breach_at (see BreachOutlook)."
+    )
+    breach: dict[str, BreachOutlook] = Field(
+        default_factory=dict, description="Per forecast metric: the chance of an incident."
+    )
+    p_incident_30m: Probability = Field(
+        0.0, description="The server's chance of an incident (any metric) within 30 minutes."
+    )
+    p_incident_8h: Probability = Field(
+        0.0, description="The server's chance of an incident (any metric) within 8 h."
     )
 
     @staticmethod

@@ -29,7 +29,7 @@ from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
 from schemas.grid import CONTEXT_STEPS
 from schemas.severity import SEVERITIES, Severity, rank
-from ui.risk import fleet_probability, server_probabilities
+from ui.risk import fleet_probability
 from ui.series import SeriesRing
 
 log = logging.getLogger(__name__)
@@ -183,7 +183,7 @@ class FleetState:
         (same ``start``) replaces its predecessor, so redelivered or
         out-of-order messages never add a second entry.
         """
-        chances = server_probabilities(forecast)
+        chances = (forecast.p_incident_30m, forecast.p_incident_8h)  # the worker's
         with self._lock:
             held = self._forecasts.get(forecast.server_id)
             if held is not None and (forecast.start < held.start or forecast == held):

@@ -194,3 +194,53 @@ def test_windows_of_different_lengths_share_a_batch() -> None:
     for result in results:
         p50 = result.forecast.quantiles["cpu_pct"].p50
         assert p50 == pytest.approx([HEALTHY["cpu_pct"]] * HORIZON, abs=1e-3)
+
+
+class ForeseesACpuRamp(SeasonalNaiveTrend):
+    """A model that expects CPU to climb from today's level past critical in three hours."""
+
+    def predict(self, batch: Batch) -> np.ndarray:
+        out = super().predict(batch)
+        cpu = METRICS.index("cpu_pct")
+        p50 = np.linspace(45.0, 110.0, HORIZON)
+        out[:, cpu] = np.stack([p50 - 4.0, p50, p50 + 4.0])
+        return out
+
+
+def test_an_alert_fires_on_a_forecast_breach_while_every_value_is_normal() -> None:
+    window = make_window("ppsrv001")  # healthy now: cpu well below warning
+    assert last_values(window)["cpu_pct"] < 60
+
+    [scored] = score([window], ForeseesACpuRamp())
+
+    alert = scored.alert
+    assert alert is not None and alert.status == "firing"
+    assert rank(alert.severity) >= rank("warning")
+    assert (alert.cause, alert.metric) == ("forecast", "cpu_pct")
+    assert alert.predicted_breach_at is not None
+    assert window.end < alert.predicted_breach_at <= window.end + timedelta(hours=8)
+    assert alert.p_8h is not None and alert.p_8h > 0.9
+    assert alert.p_30m is not None and alert.p_30m < 0.05
+    outlook = scored.forecast.breach["cpu_pct"]
+    assert (outlook.p_8h, outlook.breach_at) == (alert.p_8h, alert.predicted_breach_at)
+    assert scored.forecast.p_incident_8h >= outlook.p_8h
+
+
+def test_the_forecast_s_probabilities_validate_against_its_json_schema() -> None:
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "jsonschema"
+                         / "Forecast.schema.json").read_text())
+    [scored] = score([make_window("ppsrv001")], ForeseesACpuRamp())
+    payload = json.loads(scored.forecast.to_bytes())
+
+    jsonschema.validate(payload, schema)
+    assert set(payload["breach"]) == set(scored.forecast.quantiles)
+    for outlook in payload["breach"].values():
+        assert 0 <= outlook["p_30m"] <= outlook["p_8h"] <= 1
+    broken = payload | {"p_incident_8h": 1.5}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)

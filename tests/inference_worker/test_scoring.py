@@ -6,7 +6,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from inference_worker.scoring import Risk, assess, score_ahead, score_now
+from inference_worker.breach import BreachCalibration, Calibration
+from inference_worker.scoring import Outlook, Risk, assess, outlooks, score_ahead, score_now
 from schemas.common import METRICS
 from schemas.profiles import profile_for
 from schemas.severity import severity_for
@@ -107,57 +108,81 @@ def test_a_database_full_of_cache_is_not_alarming_but_a_pinned_ml_node_is() -> N
     assert ml_node.severity in ("critical", "imminent_failure")
 
 
-def test_a_p50_crossing_critical_soon_scores_90_with_its_breach_time() -> None:
-    quantiles = bands(path(50.0, then=96.0, at=3))
-    assert score_ahead(quantiles, CPU) == (90.0, 3)
+def outlook_of(quantiles: np.ndarray, level: float = 95.0,
+               calibration: BreachCalibration | None = None) -> Outlook:
+    """The cpu_pct outlook of a generic server whose cpu forecast is ``quantiles``."""
+    return outlooks("generic", flat_forecast(cpu_pct=quantiles), T0, STEP_SECONDS,
+                    calibration=calibration or BreachCalibration())["cpu_pct"]
+
+
+def test_a_p50_crossing_critical_soon_is_imminent_with_its_breach_time() -> None:
+    quantiles = bands(path(50.0, then=104.0, at=3))
+    outlook = outlook_of(quantiles)
+    assert outlook.p_30m > 0.9 and outlook.p_8h >= outlook.p_30m
+    assert outlook.breach_at == T0 + timedelta(seconds=3 * STEP_SECONDS)
+    assert score_ahead(outlook, T0) >= 90.0
 
     risk = risk_of("ppsrv001", dict(HEALTHY), flat_forecast(cpu_pct=quantiles))
-    assert risk.score == 90.0
     assert risk.severity == "imminent_failure"
-    assert risk.metric == "cpu_pct"
+    assert (risk.metric, risk.cause) == ("cpu_pct", "forecast")
     assert risk.predicted_breach_at == T0 + timedelta(seconds=3 * STEP_SECONDS)
+    assert risk.p_30m == pytest.approx(outlook.p_30m)
     assert "breach predicted at" in risk.summary
 
 
-def test_a_late_p50_crossing_scores_lower() -> None:
-    score, breach = score_ahead(bands(path(50.0, then=96.0, at=90)), CPU)
-    assert breach == 90
-    assert 70.0 <= score <= 72.0
+def test_a_likely_breach_hours_away_is_danger_not_critical() -> None:
+    outlook = outlook_of(bands(path(50.0, then=104.0, at=60)))  # 5 h out
+    assert outlook.p_30m < 0.01 and outlook.p_8h > 0.9
+    assert severity_for(score_ahead(outlook, T0)) == "danger"
 
 
-def test_sooner_scores_higher() -> None:
-    scores = [score_ahead(bands(path(50.0, then=96.0, at=at)), CPU)[0] for at in range(HORIZON)]
-    assert scores[0] == scores[6] == 90.0  # within the first half hour
-    assert all(b < a for a, b in pairwise(scores[6:]))
-    assert scores[-1] >= 70.0
+def test_sooner_or_likelier_never_scores_lower() -> None:
+    scores = [score_ahead(outlook_of(bands(path(50.0, then=104.0, at=at))), T0)
+              for at in range(HORIZON)]
+    assert all(b <= a for a, b in pairwise(scores))
+    levels = [score_ahead(outlook_of(bands(path(50.0, then=v, at=10))), T0)
+              for v in np.linspace(80, 100, 21)]
+    assert all(b >= a for a, b in pairwise(levels))
 
 
-def test_p50_reaching_only_warning_scores_in_the_warning_band() -> None:
-    score, breach = score_ahead(bands(path(50.0, then=90.0, at=10)), CPU)
-    assert breach is None
-    assert 60.0 <= score < 70.0
-
-
-def test_only_the_pessimistic_p90_crossing_critical_is_degrading() -> None:
+def test_only_the_pessimistic_p90_reaching_critical_is_a_small_chance() -> None:
+    # p50 stays at 50 while p90 reaches 96: about a 10% chance of passing 95.
     quantiles = bands(path(50.0), p90=path(60.0, then=96.0, at=10))
-    score, breach = score_ahead(quantiles, CPU)
-    assert breach is None  # a breach time is only for the median
-    assert severity_for(score) == "degrading"
-
-    risk = risk_of("ppsrv001", dict(HEALTHY), flat_forecast(cpu_pct=quantiles))
-    assert risk.severity == "degrading"
-    assert risk.predicted_breach_at is None
+    outlook = outlook_of(quantiles)
+    assert 0.1 < outlook.p_8h < 0.15
+    assert outlook.breach_at == T0 + timedelta(seconds=10 * STEP_SECONDS)  # likeliest step
+    assert severity_for(score_ahead(outlook, T0)) == "watch"
 
 
-def test_only_the_p90_reaching_warning_is_watch() -> None:
-    score, _ = score_ahead(bands(path(50.0), p90=path(60.0, then=86.0, at=10)), CPU)
-    assert severity_for(score) == "watch"
+def test_the_model_s_calibration_is_applied() -> None:
+    shy = BreachCalibration(p_8h=Calibration(x=(0.0, 1.0), y=(0.0, 0.3)))
+    quantiles = bands(path(50.0, then=104.0, at=60))
+    raw = outlook_of(quantiles).p_8h
+    assert outlook_of(quantiles, calibration=shy).p_8h == pytest.approx(0.3 * raw)
+    assert severity_for(score_ahead(outlook_of(quantiles, calibration=shy), T0)) == "degrading"
 
 
-def test_a_forecast_without_history_scores_nothing() -> None:
+def test_a_metric_without_a_full_forecast_has_no_outlook() -> None:
     quantiles = bands(path(50.0, then=99.0, at=0))
     quantiles[1, 40] = np.nan
-    assert score_ahead(quantiles, CPU) == (0.0, None)
+    forecast = flat_forecast(cpu_pct=quantiles)
+    assert "cpu_pct" not in outlooks("generic", forecast, T0, STEP_SECONDS,
+                                     calibration=BreachCalibration())
+
+
+def test_a_value_past_critical_now_is_certain() -> None:
+    risk = risk_of("ppsrv001", dict(HEALTHY) | {"cpu_pct": 99.0}, flat_forecast())
+    assert (risk.p_incident_30m, risk.p_incident_8h) == (1.0, 1.0)
+    assert risk.outlooks["cpu_pct"].p_30m == 1.0
+    assert risk.cause == "current"
+
+
+def test_the_server_s_chance_combines_its_metrics() -> None:
+    quantiles = bands(path(50.0, then=104.0, at=60))
+    risk = risk_of("ppsrv001", dict(HEALTHY), flat_forecast(cpu_pct=quantiles,
+                                                            mem_pct=quantiles))
+    cpu, mem = risk.outlooks["cpu_pct"].p_8h, risk.outlooks["mem_pct"].p_8h
+    assert risk.p_incident_8h == pytest.approx(1 - (1 - cpu) * (1 - mem), abs=1e-3)
 
 
 def test_assess_picks_and_names_the_worst_metric() -> None:
@@ -165,7 +190,7 @@ def test_assess_picks_and_names_the_worst_metric() -> None:
     latency = bands(path(50.0, then=2000.0, at=2))  # p50 past critical (1500) within 10 min
     risk = risk_of("ppsrv001", latest, flat_forecast(latency_ms=latency))
     assert risk.metric == "latency_ms"
-    assert risk.score == 90.0
+    assert risk.score >= 90.0
     assert risk.predicted_breach_at == T0 + timedelta(seconds=2 * STEP_SECONDS)
     assert "latency_ms" in risk.summary
 

@@ -5,46 +5,31 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import numpy as np
 import pytest
 
 from schemas.control_event import ControlEvent
-from schemas.forecast import MetricForecast
 from schemas.severity import SEVERITIES
 from tests.ui.factories import T0, make_alert, make_forecast
 from ui.fleet_state import FleetState
 from ui.pipeline_monitor import lag_of, percentile, rate
 from ui.remediation import DEFAULT_RUNBOOKS, cost_summary, hints, load_runbooks
-from ui.risk import exceedance, fleet_probability, format_probability, server_probabilities
+from ui.risk import fleet_probability, format_probability
 from ui.series import SeriesRing
 
 
-def test_exceedance_reads_the_quantiles_as_a_distribution() -> None:
-    quantiles = np.array([[[10.0], [20.0], [30.0]]])  # p10, p50, p90 of one step
+def test_the_fleet_state_shows_the_worker_s_probabilities_not_its_own() -> None:
+    state = FleetState()
+    forecast = make_forecast("ppml0001", 10.0).model_copy(
+        update={"p_incident_30m": 0.02, "p_incident_8h": 0.6})
+    other = make_forecast("ppdb001", 10.0).model_copy(
+        update={"p_incident_30m": 0.0, "p_incident_8h": 0.5})
 
-    assert exceedance(quantiles, 20.0)[0, 0] == pytest.approx(0.5)
-    assert exceedance(quantiles, 30.0)[0, 0] == pytest.approx(0.1)
-    assert exceedance(quantiles, 10.0)[0, 0] == pytest.approx(0.9)
-    assert exceedance(quantiles, 25.0)[0, 0] == pytest.approx(0.3)
-    assert exceedance(quantiles, 60.0)[0, 0] == 0.0  # far above p90
-    assert exceedance(quantiles, -50.0)[0, 0] == 1.0
+    state.apply_forecast(forecast)
+    state.apply_forecast(other)
 
-
-def test_server_probability_grows_with_the_horizon_and_is_certain_past_critical() -> None:
-    forecast = make_forecast("ppml0001", 10.0)
-    low = forecast.last_values | {"error_rate": 0.0}
-    # CPU climbs from 50 to past the ML profile's critical 97 over the 8 hours.
-    rising = forecast.model_copy(update={"last_values": low, "quantiles": {
-        "cpu_pct": MetricForecast(p10=list(np.linspace(45, 105, 96)),
-                                  p50=list(np.linspace(50, 110, 96)),
-                                  p90=list(np.linspace(55, 115, 96)))}})
-
-    soon, later = server_probabilities(rising)
-
-    assert soon < 0.01
-    assert later > 0.9
-    past = rising.model_copy(update={"last_values": low | {"cpu_pct": 99.0}})
-    assert server_probabilities(past) == (1.0, 1.0)
+    chances = state.incident_chances()
+    assert chances["p_30m"] == pytest.approx(0.02)
+    assert chances["p_8h"] == pytest.approx(1 - 0.4 * 0.5)
 
 
 def test_fleet_probability_and_its_text() -> None:
@@ -149,13 +134,6 @@ def test_a_failing_listener_does_not_stop_the_state() -> None:
     state.listen(lambda kind, payload: 1 / 0)
     assert state.apply_forecast(make_forecast("ppdb001"))
     assert state.server_count() == 1
-
-
-def test_incident_chances_combine_the_servers() -> None:
-    state = FleetState()
-    state.apply_forecast(make_forecast("ppdb001").model_copy(
-        update={"last_values": {"cpu_pct": 99.0}}))  # past critical: certain
-    assert state.incident_chances() == {"p_30m": 1.0, "p_8h": 1.0}
 
 
 def test_pipeline_arithmetic() -> None:

@@ -19,6 +19,8 @@ from ui.theme import label, swatch
 __all__ = ["label"]
 
 CSS = """
+.fc-table { border-collapse: collapse; font-size: 13px; margin: 4px 0; }
+.fc-table td, .fc-table th { padding: 2px 10px; text-align: left; border-bottom: 1px solid #eee; }
 .fc-bar { display: flex; flex-wrap: wrap; gap: 6px; align-items: center; font-size: 13px; }
 .fc-badge { border-radius: 12px; padding: 3px 10px; font-weight: 600; white-space: nowrap; }
 .fc-firing { margin-left: 12px; font-weight: 700; }

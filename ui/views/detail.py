@@ -85,6 +85,23 @@ def summary_html(row: dict[str, Any] | None, forecast: Forecast | None) -> str:
     return f'<div class="fc-bar">{" &middot; ".join(parts)}</div>'
 
 
+def outlook_html(forecast: Forecast | None) -> str:
+    """Per metric, the worker's chance of reaching critical and when: the model's expectation."""
+    if forecast is None or not forecast.breach:
+        return ""
+    rows = []
+    ranked = sorted(forecast.breach.items(), key=lambda item: -item[1].p_8h)
+    for metric, outlook in ranked:
+        when = f"{outlook.breach_at:%H:%M} UTC" if outlook.breach_at is not None else "-"
+        rows.append(f"<tr><td>{LABELS.get(metric, metric)}</td>"
+                    f"<td>{number(outlook.threshold)}</td>"
+                    f"<td>{format_probability(outlook.p_30m)}</td>"
+                    f"<td>{format_probability(outlook.p_8h)}</td><td>{when}</td></tr>")
+    return ('<table class="fc-table"><tr><th>metric</th><th>critical at</th>'
+            "<th>chance within 30 min</th><th>within 8 h</th><th>expected breach</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
 class MetricChart:
     """One metric: history line, forecast fan, warning and critical lines, a 'now' marker."""
 
@@ -170,6 +187,7 @@ class DetailView(Redraw):
         self.state: FleetState = context.state
         self.server = pn.widgets.Select(label="Server", options=[], width=220)
         self.summary = html_pane()
+        self.outlook = html_pane()
         self.changes = html_pane()
         self.charts = {metric: MetricChart(metric) for metric in METRICS}
         self.risk = RiskChart()
@@ -178,6 +196,7 @@ class DetailView(Redraw):
         self.layout = pn.Column(
             self.server,
             self.summary,
+            self.outlook,
             pn.pane.Bokeh(self.risk.figure, sizing_mode="stretch_width"),
             self.changes,
             html_pane(object=KEY),
@@ -202,6 +221,7 @@ class DetailView(Redraw):
         forecast = self.state.forecast(server_id)
         row = next((r for r in self.state.fleet() if r["server_id"] == server_id), None)
         self.summary.object = summary_html(row, forecast)
+        self.outlook.object = outlook_html(forecast)
         points = self.state.history(server_id)
         self.risk.update(points)
         self.changes.object = (f'<span class="fc-note">Severity changes: '
