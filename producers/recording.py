@@ -135,7 +135,7 @@ def _batch_jobs(row: int, minutes: int, rng: np.random.Generator) -> list[Planne
         duration = length + float(rng.uniform(-BATCH_JITTER, BATCH_JITTER))
         ramp = float(rng.uniform(*BATCH_RAMP))
         job = Planned(row, BATCH_JOB, start, ramp, duration - ramp, "reset")
-        if 0 <= start and start + job.length < minutes:
+        if start >= 0 and start + job.length < minutes:
             jobs.append(job)
     return jobs
 

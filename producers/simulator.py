@@ -5,10 +5,11 @@ AR(1) noise per metric so that consecutive minutes look like a real time series,
 not white noise. Scenarios move servers away from the baseline and back (see
 ``producers.scenarios``). An operator's scenario holds until the next command;
 an episode the recorder starts (``start_episode``) runs its course by itself:
-its ramp, a while at its worst, then a restart or a recovery. The state of the whole fleet lives in a few arrays
-with one row per server, so a step costs a handful of numpy operations
-whatever the fleet size. Everything random comes from generators seeded with
-``seed``: the same seed, servers, times and commands give the same events.
+its ramp, a while at its worst, then a restart or a recovery. The state of the
+whole fleet lives in a few arrays with one row per server, so a step costs a
+handful of numpy operations whatever the fleet size. Everything random comes
+from generators seeded with ``seed``: the same seed, servers, times and
+commands give the same events.
 """
 
 from __future__ import annotations
