@@ -5,6 +5,19 @@ affected metric moves toward a target over the scenario's duration, along
 ``progress ** power`` (power 1 is a steady ramp; a high power holds a side
 effect back until the end, e.g. writes failing only once the disk is full).
 Metrics a scenario does not name drift back to their healthy baseline.
+
+The slow failure modes run to the end: a leak fills memory and a disk fills
+to 100 %, past every profile's critical threshold (``schemas.thresholds``),
+along a straight line, so that what the forecaster learns from them is "a
+sustained ramp continues". What happens once they are there is up to whoever
+runs them: a live command holds the server there until ``healthy``; the
+recorded history (``producers.recording``) restarts the leaking service and
+cleans the disk (``reset``).
+
+Some kinds are not operator commands (``schemas.control_event.SCENARIOS``) but
+episodes only the recorder injects: ``batch_job`` (a nightly job saturating the
+CPU), ``spike`` (a burst that reverts within minutes) and ``reset`` (a restart or
+clean-up: everything back to baseline within a few minutes).
 """
 
 from __future__ import annotations
@@ -29,6 +42,8 @@ LATENCY_CRITICAL_FACTOR: Final = 5.0
 
 #: Minutes a server takes to settle back to baseline after ``healthy``.
 RECOVERY_MINUTES: Final = 30.0
+#: A restart or clean-up is abrupt: a few minutes back to baseline.
+RESET_MINUTES: Final = (2.0, 5.0)
 
 #: The slow failure modes ``degrading`` picks from, with the metric each one drives.
 RAMP_METRIC: Final[dict[str, str]] = {
@@ -72,14 +87,16 @@ SPECS: Final[dict[str, ScenarioSpec]] = {
         "error_rate": Effect(level=0.01),
     }),
     # Steady leak; as memory runs out the GC and swapping slow everything down.
+    # The leak runs until memory is exhausted: 99.8 % is past every profile's critical
+    # level (a database's is 99.5 %), so a leak always ends in an incident.
     "memory_leak": ScenarioSpec((80, 92), {
-        "mem_pct": Effect(level=99.0),
+        "mem_pct": Effect(level=99.8),
         "cpu_pct": Effect(scale=1.25, cap=99, power=3),
         "latency_ms": Effect(scale=4.0, power=4),
         "error_rate": Effect(level=0.12, power=6),
     }),
     "disk_fill": ScenarioSpec((80, 92), {
-        "disk_pct": Effect(level=99.5),
+        "disk_pct": Effect(level=100.0),
         "latency_ms": Effect(scale=2.5, power=8),
         "error_rate": Effect(level=0.15, power=10),
     }),
@@ -108,7 +125,28 @@ SPECS: Final[dict[str, ScenarioSpec]] = {
         "error_rate": Effect(level=0.0),
     }),
     "recovery": ScenarioSpec((RECOVERY_MINUTES, RECOVERY_MINUTES)),
+    # Recorder-only episodes (not operator commands).
+    # A scheduled job pins the CPU within minutes, with the memory and inbound data it
+    # needs; it is past the CPU's critical level for as long as it runs.
+    "batch_job": ScenarioSpec((3, 6), {
+        "cpu_pct": Effect(level=99.5),
+        "mem_pct": Effect(add=8, cap=90),
+        "net_in_mbps": Effect(scale=1.5),
+        "latency_ms": Effect(scale=1.5, power=2),
+    }),
+    # A burst of traffic: sharp, high, and gone again within minutes. It stays below
+    # the critical CPU level, so it is never an incident, only noise to see through.
+    "spike": ScenarioSpec((1, 3), {
+        "cpu_pct": Effect(add=30, cap=92),
+        "net_in_mbps": Effect(scale=2.5),
+        "net_out_mbps": Effect(scale=2.5),
+        "latency_ms": Effect(scale=2.0),
+    }),
+    "reset": ScenarioSpec(RESET_MINUTES),
 }
+
+#: States that are on their way back to baseline and end in ``healthy`` by themselves.
+SETTLING: Final = ("recovery", "reset")
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,13 @@
 Every server follows its profile's baseline (daily and weekly rhythm), with
 AR(1) noise per metric so that consecutive minutes look like a real time series,
 not white noise. Scenarios move servers away from the baseline and back (see
-``producers.scenarios``). The state of the whole fleet lives in a few arrays
-with one row per server, so a step costs a handful of numpy operations
-whatever the fleet size. Everything random comes from generators seeded with
-``seed``: the same seed, servers, times and commands give the same events.
+``producers.scenarios``). An operator's scenario holds until the next command;
+an episode the recorder starts (``start_episode``) runs its course by itself:
+its ramp, a while at its worst, then a restart or a recovery. The state of the
+whole fleet lives in a few arrays with one row per server, so a step costs a
+handful of numpy operations whatever the fleet size. Everything random comes
+from generators seeded with ``seed``: the same seed, servers, times and
+commands give the same events.
 """
 
 from __future__ import annotations
@@ -33,7 +36,14 @@ from producers.normal_levels import (
     business_load,
     profile_arrays,
 )
-from producers.scenarios import DEGRADING_KIND, RAMP_METRIC, RECOVERY_MINUTES, SPECS, targets
+from producers.scenarios import (
+    DEGRADING_KIND,
+    RAMP_METRIC,
+    RECOVERY_MINUTES,
+    SETTLING,
+    SPECS,
+    targets,
+)
 from schemas.common import METRICS, ServerId
 from schemas.control_event import SCENARIOS, ControlEvent
 from schemas.metric_event import MetricEvent
@@ -41,12 +51,17 @@ from schemas.profiles import profile_for
 
 log = logging.getLogger(__name__)
 
-#: Where a server can be. ``recovery`` is the way back after ``healthy``; ``degrading``
-#: is not a state of its own but resolves to one of the ramps.
-STATES: Final = ("healthy", "recovery", *(name for name in SPECS if name != "recovery"))
+#: Where a server can be. ``recovery`` is the way back after ``healthy`` and ``reset``
+#: the abrupt one after a restart; ``degrading`` is not a state of its own but
+#: resolves to one of the ramps.
+STATES: Final = ("healthy", *SETTLING, *(name for name in SPECS if name not in SETTLING))
 _STATE: Final = {name: i for i, name in enumerate(STATES)}
 HEALTHY: Final = _STATE["healthy"]
 RECOVERY: Final = _STATE["recovery"]
+_SETTLING: Final = np.array([_STATE[name] for name in SETTLING])
+#: What an episode may end with (``start_episode``'s ``then``).
+ENDINGS: Final = SETTLING
+_NO_ENDING: Final = -1
 
 #: Fleet-wide commands without named servers hit this share of the fleet (at least one).
 FLEET_SHARE: Final[dict[str, float]] = {"degrading": 0.25, "critical": 0.5}
@@ -83,6 +98,8 @@ class _Servers:
     power: np.ndarray  # shape of the path to the target
     elapsed: np.ndarray  # minutes since the transition began
     duration: np.ndarray  # minutes the transition takes
+    hold: np.ndarray  # minutes at the target after it; inf: until the next command
+    then: np.ndarray  # state entered once the hold is over (``_NO_ENDING``: none)
     last_dev: np.ndarray  # noise-free deviation from baseline at the last step
 
     def extend(self, other: _Servers) -> None:
@@ -117,6 +134,8 @@ def _healthy_servers(profiles: Sequence[str], rng: np.random.Generator) -> _Serv
         power=np.ones((n, m)),
         elapsed=np.zeros(n),
         duration=np.ones(n),
+        hold=np.full(n, np.inf),
+        then=np.full(n, _NO_ENDING, dtype=np.int8),
         last_dev=np.zeros((n, m)),
     )
 
@@ -222,12 +241,40 @@ class FleetSimulator:
         A ``degrading`` server shows the ramp it is on (memory_leak, disk_fill,
         creeping_load).
         """
-        rows = np.flatnonzero((self._servers.state != HEALTHY) & (self._servers.state != RECOVERY))
+        state = self._servers.state
+        rows = np.flatnonzero((state != HEALTHY) & ~np.isin(state, _SETTLING))
         return {self._ids[i]: STATES[self._servers.state[i]] for i in rows}
 
     def state_of(self, server_id: str) -> str:
         """healthy, recovery or the scenario the server is in."""
         return STATES[self._servers.state[self._index[server_id]]]
+
+    def healthy(self) -> np.ndarray:
+        """Which servers are healthy now (rows follow ``server_ids``)."""
+        return self._servers.state == HEALTHY
+
+    def start_episode(
+        self, server_id: str, kind: str, *, ramp_minutes: float, hold_minutes: float,
+        then: str = "reset",
+    ) -> None:
+        """Run ``kind`` on one server through its whole course, with no further command.
+
+        The ramp takes ``ramp_minutes``; the server then stays at the scenario's worst
+        for ``hold_minutes`` and ends with ``then``: ``reset`` (a restart or clean-up,
+        back to baseline within minutes) or ``recovery`` (a 30-minute settle). Any kind
+        in ``producers.scenarios.SPECS`` may run, including the recorder-only ones
+        (``batch_job``, ``spike``) that operators cannot command.
+        """
+        if kind not in SPECS or kind in SETTLING:
+            raise ValueError(f"{kind!r} is not an episode; expected one of "
+                             f"{[k for k in SPECS if k not in SETTLING]}")
+        if then not in ENDINGS:
+            raise ValueError(f"an episode ends with one of {ENDINGS}, not {then!r}")
+        if ramp_minutes <= 0 or hold_minutes < 0:
+            raise ValueError("an episode needs a positive ramp and a hold of zero or more")
+        (row,) = self._named([server_id])
+        self._begin(np.array([row]), _STATE[kind], duration=ramp_minutes, hold=hold_minutes,
+                    then=_STATE[then])
 
     def _named(self, servers: Sequence[str]) -> list[int]:
         """Rows of the named servers; a command naming any server not in the fleet is refused.
@@ -269,8 +316,15 @@ class FleetSimulator:
             return _STATE[kind]
         return _STATE[scenario]
 
-    def _begin(self, rows: np.ndarray, state: int) -> None:
-        """Start a transition from where each server is now toward ``state``'s targets."""
+    def _begin(
+        self, rows: np.ndarray, state: int, *, duration: float | None = None,
+        hold: float = np.inf, then: int = _NO_ENDING,
+    ) -> None:
+        """Start a transition from where each server is now toward ``state``'s targets.
+
+        Without ``duration`` each server draws its own from the scenario's range; after
+        it the server stays at the target for ``hold`` minutes, then begins ``then``.
+        """
         spec = SPECS[STATES[state]]
         s = self._servers
         goal = targets(spec, s.busy[rows])
@@ -279,7 +333,10 @@ class FleetSimulator:
         s.keep[rows] = goal.keep
         s.power[rows] = goal.power
         s.elapsed[rows] = 0.0
-        s.duration[rows] = self._scenario_rng.uniform(*spec.minutes, size=len(rows))
+        s.duration[rows] = (self._scenario_rng.uniform(*spec.minutes, size=len(rows))
+                            if duration is None else duration)
+        s.hold[rows] = hold
+        s.then[rows] = then
         s.state[rows] = state
 
     # -- time ------------------------------------------------------------------------
@@ -327,10 +384,15 @@ class FleetSimulator:
         noise = s.z * s.noise_sd * level * (1 - _NOISE_DAMPING * share)
         values = np.clip(clean + noise, LOWER, UPPER)
 
-        recovered = (s.state == RECOVERY) & (s.elapsed >= s.duration)
+        recovered = np.isin(s.state, _SETTLING) & (s.elapsed >= s.duration)
         if recovered.any():
             s.state[recovered] = HEALTHY
             s.from_dev[recovered] = 0.0
+        # Episodes whose time at their worst is over end by themselves (a restart, a
+        # clean-up, the load passing); operator scenarios never do (their hold is inf).
+        over = (s.then != _NO_ENDING) & (s.elapsed >= s.duration + s.hold)
+        for ending in np.unique(s.then[over]).tolist():
+            self._begin(np.flatnonzero(over & (s.then == ending)), int(ending))
         return values
 
     def events_at(self, sim_time: datetime) -> list[MetricEvent]:
