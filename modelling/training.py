@@ -183,6 +183,11 @@ def train(
         val_dataloaders=validation.to_dataloader(
             train=False, batch_size=training.batch_size * 4, num_workers=0),
         ckpt_path=training.resume,
+        # A lightning checkpoint holds pickled hyperparameters (the loss module, the
+        # dataset's parameters), which torch's weights-only loader refuses. Resuming
+        # unpickles this run's own file, from its own work directory; it is the one place
+        # fleetcast reads a pickle, and only when --resume is given.
+        weights_only=False if training.resume else None,
     )
     if best.state is not None:
         network.load_state_dict(best.state)
