@@ -142,21 +142,52 @@ def _data_files(args: argparse.Namespace, *, missing: str) -> list[Path]:
 def cmd_train(args: argparse.Namespace) -> int:
     from inference_worker.device import cpu_threads
     from inference_worker.tft.model import ModelConfig
-    from modelling.train import run_train
+    from modelling.train import Simulation, run_train
     from modelling.training import TrainingConfig
 
     cpu_threads(args.threads)
-    data = _data_files(args, missing="fleetcast train: give --simulate DAYS or --data PATH")
-    if not data:
+    if not args.data and not args.simulate:
+        print("fleetcast train: give --simulate DAYS or --data PATH", file=sys.stderr)
         return 2
+    try:
+        metric_weights = _metric_weights(args.metric_weight or [])
+    except ValueError as exc:
+        print(f"fleetcast train: {exc}", file=sys.stderr)
+        return 2
+    simulate = (Simulation(args.simulate, args.servers, args.seed, Path(args.data_dir))
+                if args.simulate else None)
     run_train(
-        data=data, models_dir=Path(args.models), version=args.version,
-        model_config=ModelConfig(hidden_size=args.hidden_size),
-        training=TrainingConfig(max_epochs=args.max_epochs, batch_size=args.batch_size,
-                                limit_train_batches=args.batches_per_epoch, seed=args.seed),
+        data=[Path(f) for f in args.data or []], fmt=args.format, simulate=simulate,
+        vms=args.vms, max_series=args.max_series,
+        models_dir=Path(args.models), version=args.version,
+        model_config=ModelConfig(
+            hidden_size=args.hidden_size, attention_head_size=args.attention_heads,
+            hidden_continuous_size=args.hidden_continuous_size or max(args.hidden_size // 2, 1),
+            dropout=args.dropout, learning_rate=args.learning_rate,
+            log1p_metrics=tuple(m for m in (args.log1p or "").split(",") if m),
+            yesterday=args.yesterday, scale_floor=args.scale_floor),
+        training=TrainingConfig(
+            max_epochs=args.max_epochs, batch_size=args.batch_size,
+            limit_train_batches=args.batches_per_epoch, seed=args.seed,
+            patience=args.patience, validation_fraction=args.validation_fraction,
+            max_validation_samples=args.max_validation_samples,
+            metric_weights=metric_weights, resume=args.resume),
         accelerator=args.accelerator,
     )
     return 0
+
+
+def _metric_weights(items: Sequence[str]) -> dict[str, float]:
+    """``--metric-weight cpu_pct=2`` pairs as a dict."""
+    from schemas.common import METRICS
+
+    weights = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        if name not in METRICS or not value:
+            raise ValueError(f"--metric-weight {item!r}: want METRIC=WEIGHT, METRIC in {METRICS}")
+        weights[name] = float(value)
+    return weights
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -257,22 +288,65 @@ def _add_model_commands(
     add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
 ) -> None:
     """train, evaluate and replay: the commands around the model and recorded data."""
+    _add_train_command(add)
+    _add_evaluate_and_replay(add)
+
+
+def _add_train_command(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+) -> None:
     train = add("train", cmd_train, "Train the TFT forecaster into models/<version>.")
     train.add_argument("--simulate", type=float, metavar="DAYS",
-                       help="Train on this many simulated days (with injected incidents).")
+                       help="Add this many simulated days (with injected incidents); with "
+                       "--data they end where the real data ends.")
     train.add_argument("--servers", type=int, default=20, help="Simulated fleet size.")
     train.add_argument("--data", action="append", metavar="PATH",
-                       help="Parquet or CSV in the metric-event columns (repeatable).")
+                       help="Training data files (repeatable): metric-event Parquet/CSV, or "
+                       "Bitbrains Parquet with --format bitbrains.")
+    train.add_argument("--format", choices=("wide", "bitbrains"), default="wide",
+                       help="--data's shape (default wide: metric-event columns).")
+    train.add_argument("--vms", type=int, metavar="N",
+                       help="Train on N servers of --data drawn at random (seeded; default all).")
+    train.add_argument("--max-series", type=int, metavar="N",
+                       help="At most N (server, metric) series in all, drawn at random.")
     train.add_argument("--data-dir", default="data", help="Where simulated data is written.")
     train.add_argument("--models", default="models", help="Models directory.")
     train.add_argument("--version", help="Version name (default: tft-<timestamp>).")
     train.add_argument("--max-epochs", type=int, default=20)
     train.add_argument("--batches-per-epoch", type=int, default=200)
     train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--patience", type=int, default=4,
+                       help="Epochs without a better validation loss before stopping.")
+    train.add_argument("--validation-fraction", type=float, default=0.2,
+                       help="The last part of the time range held out for validation.")
+    train.add_argument("--max-validation-samples", type=int, default=4096,
+                       help="Validation windows per pass (a seeded sample).")
     train.add_argument("--hidden-size", type=int, default=16)
+    train.add_argument("--attention-heads", type=int, default=2)
+    train.add_argument("--hidden-continuous-size", type=int,
+                       help="Default: half the hidden size.")
+    train.add_argument("--dropout", type=float, default=0.1)
+    train.add_argument("--learning-rate", type=float, default=3e-3)
+    train.add_argument("--log1p", default="net_in_mbps,net_out_mbps,latency_ms",
+                       metavar="METRICS", help="Metrics the model sees as log1p (comma-"
+                       "separated; '' for none).")
+    train.add_argument("--yesterday", action=argparse.BooleanOptionalAction, default=True,
+                       help="The value 24 h before each decoder step as a known input.")
+    train.add_argument("--scale-floor", type=float, default=0.1,
+                       help="Smallest window scale, in model units (flat series).")
+    train.add_argument("--metric-weight", action="append", metavar="METRIC=W",
+                       help="Loss weight of a metric (repeatable; default 1).")
+    train.add_argument("--resume", metavar="CKPT",
+                       help="Resume from a lightning checkpoint, e.g. "
+                       "models/.work/<version>/checkpoints/last.ckpt (same --version).")
     train.add_argument("--seed", type=int, default=7)
     train.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
+
+
+def _add_evaluate_and_replay(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+) -> None:
     evaluate = add("evaluate", cmd_evaluate,
                    "Rolling-origin backtest of the TFT against baselines; writes a report.")
     evaluate.add_argument("--data", nargs="+", metavar="FILES",

@@ -4,7 +4,13 @@ The last ``validation_fraction`` of the time range is held out: the model is
 validated on forecasts whose first step lies after every training target, so
 validation never peeks at the future. The best weights (lowest validation
 loss) are kept in memory and saved as safetensors; lightning's checkpoints
-are written for resuming a run but never loaded by fleetcast.
+(``<work_dir>/checkpoints/last.ckpt`` after every epoch, and the best one)
+are written so a stopped run can be resumed (``TrainingConfig.resume``, which
+lightning reads; fleetcast itself never loads a checkpoint as a model).
+
+When the frame mixes sources (Bitbrains July and simulated days), the split
+is on the common clock: ``modelling.train`` places the simulated days so they
+end where the real data ends, so the held-out part is the end of both.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ import copy
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
@@ -37,6 +44,13 @@ class TrainingConfig:
     seed: int = 7
     gradient_clip_val: float = 0.1
     validation_stride: int = 12
+    #: At most this many validation windows (a seeded sample of the strided ones), so
+    #: a validation pass over a thousand real series stays minutes, not an hour.
+    max_validation_samples: int | None = None
+    #: Loss weight per metric, on top of the per-series weights (default 1).
+    metric_weights: dict[str, float] = field(default_factory=dict)
+    #: A lightning checkpoint to resume from (``.../checkpoints/last.ckpt``).
+    resume: str | None = None
 
 
 class BestWeights(Callback):
@@ -55,13 +69,35 @@ class BestWeights(Callback):
             self.state = copy.deepcopy(pl_module.state_dict())
 
 
+class BatchClock(Callback):
+    """Wall time of training batches (optimizer step included), to size a run."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self.batches = 0
+        self._started = 0.0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                             batch: Any, batch_idx: int) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
+                           outputs: Any, batch: Any, batch_idx: int) -> None:
+        self.total += time.perf_counter() - self._started
+        self.batches += 1
+
+    def seconds_per_batch(self) -> float:
+        return self.total / self.batches if self.batches else 0.0
+
+
 def fingerprint(frame: pd.DataFrame) -> str:
     """SHA-256 of the training frame's content, for the artifact's provenance."""
     hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
     return hashlib.sha256(hashed).hexdigest()
 
 
-def with_loss_weights(frame: pd.DataFrame) -> pd.DataFrame:
+def with_loss_weights(frame: pd.DataFrame, *, scale_floor: float = 0.0,
+                      metric_weights: dict[str, float] | None = None) -> pd.DataFrame:
     """A ``weight`` column of 1 / (the series' spread), averaging 1 over series.
 
     The quantile loss is computed on forecasts in the series' own units, so
@@ -69,11 +105,17 @@ def with_loss_weights(frame: pd.DataFrame) -> pd.DataFrame:
     percentage a hundredfold and an error rate ten-thousandfold: the model
     would learn the loud series only. Dividing by each series' spread makes
     every series count alike, as the scale-free inputs already do.
+
+    The spread is floored like the normaliser's scale (``scale_floor``): a VM whose
+    network reads 0 all month would otherwise get a weight of a million and be the
+    only series the model learns. ``metric_weights`` multiplies each metric's weight.
     """
     grouped = frame.groupby("series")["value"]
     spread = grouped.transform("std").fillna(0.0)
     floor = 1e-3 * (grouped.transform(lambda v: v.abs().mean()) + 1e-3)
-    weight = 1.0 / spread.clip(lower=floor)
+    weight = 1.0 / spread.clip(lower=np.maximum(floor, scale_floor))
+    if metric_weights:
+        weight = weight * frame["metric"].astype(str).map(metric_weights).fillna(1.0)
     per_series = weight.groupby(frame["series"]).first()
     return frame.assign(weight=(weight / per_series.mean()).astype("float32"))
 
@@ -95,7 +137,8 @@ def train(
     pl.seed_everything(training.seed, workers=True)
     vocabulary = Vocabulary.of(frame)
     cutoff = split_point(frame, training.validation_fraction)
-    frame = with_loss_weights(frame)
+    frame = with_loss_weights(frame, scale_floor=config.scale_floor,
+                              metric_weights=training.metric_weights)
     train_set = make_dataset(frame[frame["time_idx"] <= cutoff], config, vocabulary,
                              weight="weight")
     # Validation forecasts start after the cut-off; their encoders may reach back before it.
@@ -104,9 +147,15 @@ def train(
     # One validation origin per hour and series, not per step: the same signal at a
     # twelfth of the cost.
     validation.index = validation.index.iloc[:: training.validation_stride]
+    limit = training.max_validation_samples
+    if limit is not None and len(validation.index) > limit:
+        rng = np.random.default_rng(training.seed)
+        chosen = np.sort(rng.choice(len(validation.index), size=limit, replace=False))
+        validation.index = validation.index.iloc[chosen]
     network = build_network(train_set, config)
     cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
     best = BestWeights()
+    batch_clock = BatchClock()
     trainer = pl.Trainer(
         max_epochs=training.max_epochs,
         accelerator="gpu" if cuda else "cpu",
@@ -121,8 +170,9 @@ def train(
         callbacks=[
             EarlyStopping(monitor="val_loss", patience=training.patience, mode="min"),
             ModelCheckpoint(dirpath=str(work_dir / "checkpoints"), monitor="val_loss",
-                            save_top_k=1, mode="min"),
+                            save_top_k=1, mode="min", save_last=True),
             best,
+            batch_clock,
         ],
     )
     started = time.monotonic()
@@ -132,6 +182,12 @@ def train(
             train=True, batch_size=training.batch_size, num_workers=0),
         val_dataloaders=validation.to_dataloader(
             train=False, batch_size=training.batch_size * 4, num_workers=0),
+        ckpt_path=training.resume,
+        # A lightning checkpoint holds pickled hyperparameters (the loss module, the
+        # dataset's parameters), which torch's weights-only loader refuses. Resuming
+        # unpickles this run's own file, from its own work directory; it is the one place
+        # fleetcast reads a pickle, and only when --resume is given.
+        weights_only=False if training.resume else None,
     )
     if best.state is not None:
         network.load_state_dict(best.state)
@@ -143,6 +199,7 @@ def train(
         "train_seconds": round(time.monotonic() - started, 1),
         "train_samples": len(train_set),
         "validation_samples": len(validation),
+        "seconds_per_train_batch": round(batch_clock.seconds_per_batch(), 4),
         "series": int(frame["series"].nunique()),
         "device": "cuda" if cuda else "cpu",
         "precision": "bf16-mixed" if cuda else "32-true",

@@ -16,6 +16,11 @@ from modelling.training import TrainingConfig, train
 from producers.recording import simulate_history
 
 TINY = ModelConfig(hidden_size=4, attention_head_size=1, hidden_continuous_size=2)
+#: The same size with the inputs added for issue 11: log1p network rates, the value a day
+#: before each decoder step as a known input, a floor under the window's scale.
+TINY_DAY = ModelConfig(hidden_size=4, attention_head_size=1, hidden_continuous_size=2,
+                       log1p_metrics=("net_in_mbps", "net_out_mbps", "latency_ms"),
+                       yesterday=True, scale_floor=0.1)
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +45,18 @@ def trained_model_dir(history, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def loaded(trained_model_dir):
     return artifacts.load(trained_model_dir / "latest")
+
+
+@pytest.fixture(scope="session")
+def loaded_day(history, tmp_path_factory):
+    """A tiny model with the new inputs (``TINY_DAY``), trained on the same history."""
+    models = tmp_path_factory.mktemp("models-day")
+    network, vocabulary, figures = train(
+        long_frame(history, spec=TINY_DAY.inputs), TINY_DAY,
+        TrainingConfig(max_epochs=1, limit_train_batches=3, batch_size=16, seed=3,
+                       max_validation_samples=64),
+        work_dir=models / ".work",
+    )
+    artifacts.save(network, models_dir=models, version="tiny-day-1", config=TINY_DAY,
+                   vocabulary=vocabulary, extra={"training": figures})
+    return artifacts.load(models / "latest")

@@ -134,6 +134,7 @@ def template_dataset(config: ModelConfig, vocabulary: Vocabulary) -> TimeSeriesD
     length = config.max_encoder_length + config.horizon
     stamps = pd.date_range("2026-01-05", periods=length, freq="5min", tz=UTC)
     frame = series_frame(series_id="template", server_id="template", metric=METRICS[0],
-                         timestamps=stamps, values=np.zeros(length, dtype=np.float64))
+                         timestamps=stamps, values=np.zeros(length, dtype=np.float64),
+                         spec=config.inputs)
     assert frame is not None
     return make_dataset(frame, config, vocabulary)

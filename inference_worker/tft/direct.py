@@ -15,6 +15,13 @@ The network it runs is the loaded one made ready for serving
 its exact matmul form, on the device chosen at start, optionally compiled.
 Inputs go through reused host buffers (``staging.HostStaging``); on CUDA the
 forward pass runs under bf16 autocast unless turned off.
+
+The model's input settings (``features.InputSpec``, ``ModelConfig.scale_floor``)
+are applied here exactly as the training frames apply them: values go into
+model units first (log1p for the listed metrics), the window's scale is
+floored, the decoder's "yesterday" input is the value one day before each
+decoder step in model units, standardised by the window's center and scale,
+and forecasts come back to metric units before they are clipped.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from torch import nn
 from inference_worker.forecaster import Batch, carry_forward
 from inference_worker.tft.artifacts import LoadedModel, template_dataset
 from inference_worker.tft.autocast import keep_recurrent_fp32
+from inference_worker.tft.features import COVARIATES, DAY_LAG, YESTERDAY
 from inference_worker.tft.interpolation import swap_interpolation
 from inference_worker.tft.staging import HostStaging
 from schemas.common import METRIC_BOUNDS, METRICS
@@ -89,6 +97,12 @@ class DirectPath:
         self.min_encoder = config.min_encoder_length
         self.horizon = config.horizon
         self.quantile_order = np.argsort(config.quantiles)
+        self.spec = config.inputs
+        self.scale_floor = np.float32(config.scale_floor)
+
+    def _log_rows(self, metrics: Sequence[str]) -> np.ndarray:
+        """Which rows are in log1p model units."""
+        return np.isin(np.asarray(metrics), list(self.spec.log1p_metrics))
 
     def _category_codes(self, name: str, values: Sequence[str]) -> np.ndarray:
         return np.asarray(self._codes[name].transform(np.asarray(values)), dtype=np.int64)
@@ -103,6 +117,9 @@ class DirectPath:
     ) -> tuple[np.ndarray, dict[str, np.ndarray] | None]:
         """The mask of the series with enough history, and the network's inputs for those."""
         values = values[:, -self.max_encoder :]
+        logged = self._log_rows(metrics)
+        if logged.any():
+            values = np.where(logged[:, None], np.log1p(np.maximum(values, 0.0)), values)
         steps = values.shape[1]
         finite = np.isfinite(values)
         seen = finite.any(axis=1)
@@ -128,19 +145,23 @@ class DirectPath:
         center = encoder.sum(axis=1) / count
         spread = np.where(valid, encoder - center[:, None], 0.0)
         scale = np.sqrt((spread**2).sum(axis=1) / np.maximum(count - 1, 1)) + _EPS
-        center, scale = center.astype(np.float32), scale.astype(np.float32)
+        center = center.astype(np.float32)
+        scale = np.maximum(scale.astype(np.float32), self.scale_floor)
         # Calendar covariates of every encoder and decoder step.
         ends = end_seconds[rows].astype(np.int64)
         enc_seconds = ends[:, None] - (lengths[:, None] - k[None, :]) * step_seconds
         dec_seconds = ends[:, None] + np.arange(self.horizon)[None, :] * step_seconds
         enc_cont = self._reals(enc_seconds, (k[None, :] - lengths[:, None]) / self.max_encoder,
-                               (encoder - center[:, None]) / scale[:, None])
+                               (encoder - center[:, None]) / scale[:, None],
+                               np.zeros(encoder.shape, dtype=np.float32))
         enc_cont[~valid] = 0.0
         dec_relative = np.broadcast_to(np.arange(self.horizon) / self.max_encoder,
                                        dec_seconds.shape)
         dec_cont = self._reals(dec_seconds, dec_relative,
                                np.broadcast_to(-center[:, None] / scale[:, None],
-                                               dec_seconds.shape))
+                                               dec_seconds.shape),
+                               (self._day_ago(x, first, steps) - center[:, None])
+                               / scale[:, None])
         labels = {"metric": metrics, "profile": profiles}
         cats = np.stack([
             self._category_codes(name, [labels[name][r] for r in rows.tolist()])
@@ -163,6 +184,13 @@ class DirectPath:
         }
         return ready, inputs
 
+    def _day_ago(self, x: np.ndarray, first: np.ndarray, steps: int) -> np.ndarray:
+        """Each decoder step's value one day earlier, ``features.day_ago``'s rule on the
+        carried-forward window ``x``: the series' first value where it is younger."""
+        source = steps - DAY_LAG + np.arange(self.horizon)[None, :]
+        source = np.maximum(source, first[:, None])
+        return np.take_along_axis(x, np.minimum(source, steps - 1), axis=1).astype(np.float32)
+
     def predict_series(self, values: np.ndarray, end_seconds: np.ndarray, step_seconds: int,
                        metrics: Sequence[str], profiles: Sequence[str],
                        ) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +202,8 @@ class DirectPath:
         if inputs is not None:
             prediction = self.forward(inputs)  # (r, horizon, q)
             out[ready] = np.sort(prediction.transpose(0, 2, 1)[:, self.quantile_order], axis=1)
+            logged = self._log_rows(metrics) & ready
+            out[logged] = np.expm1(out[logged])
         return out, ready
 
     def forward(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
@@ -193,11 +223,12 @@ class DirectPath:
         prediction = self.staging.to_host(standardised)
         return prediction * target_scale[:, None, 1:2] + target_scale[:, None, 0:1]
 
-    def _reals(self, seconds: np.ndarray, relative: np.ndarray, value: np.ndarray) -> np.ndarray:
-        columns = dict(zip(("tod_sin", "tod_cos", "dow_sin", "dow_cos"),
-                           calendar_from_epoch(seconds), strict=True))
+    def _reals(self, seconds: np.ndarray, relative: np.ndarray, value: np.ndarray,
+               yesterday: np.ndarray) -> np.ndarray:
+        columns = dict(zip(COVARIATES, calendar_from_epoch(seconds), strict=True))
         columns["relative_time_idx"] = np.asarray(relative, dtype=np.float32)
         columns["value"] = np.asarray(value, dtype=np.float32)
+        columns[YESTERDAY] = np.asarray(yesterday, dtype=np.float32)
         return np.ascontiguousarray(np.stack([columns[name] for name in self.reals], axis=-1),
                                     dtype=np.float32)
 

@@ -39,7 +39,7 @@ def library_dataset(model: LoadedModel, inputs: Sequence[SeriesInput]) -> TimeSe
     for i, item in enumerate(inputs):
         frame = series_frame(series_id=str(i), server_id=item.server_id, metric=item.metric,
                              timestamps=item.timestamps, values=item.values.astype(np.float64),
-                             horizon=config.horizon)
+                             horizon=config.horizon, spec=config.inputs)
         if frame is not None and len(frame) - config.horizon >= config.min_encoder_length:
             frames.append(frame.tail(config.max_encoder_length + config.horizon))
     if not frames:
@@ -48,12 +48,25 @@ def library_dataset(model: LoadedModel, inputs: Sequence[SeriesInput]) -> TimeSe
                         predict=True)
 
 
-def _clipped(inputs: Sequence[SeriesInput], results: list[np.ndarray | None]
-             ) -> list[np.ndarray | None]:
+def _in_metric_units(model: LoadedModel, inputs: Sequence[SeriesInput],
+                     results: list[np.ndarray | None]) -> list[np.ndarray | None]:
+    """Forecasts from model units back to each metric's units, clipped to its bounds.
+
+    Clipping happens here, at the output only: training targets keep what was
+    recorded (Bitbrains CPU reaches 155 % of provisioned capacity, and the
+    incident definition must see it), but a forecast outside a metric's
+    physical range is never served.
+    """
+    spec = model.config.inputs
+    out: list[np.ndarray | None] = []
     for item, result in zip(inputs, results, strict=True):
-        if result is not None and item.metric in METRIC_BOUNDS:
-            np.clip(result, *METRIC_BOUNDS[item.metric], out=result)
-    return results
+        served = None
+        if result is not None:
+            served = spec.from_model(item.metric, result).astype(np.float32)
+            if item.metric in METRIC_BOUNDS:
+                np.clip(served, *METRIC_BOUNDS[item.metric], out=served)
+        out.append(served)
+    return out
 
 
 def predict_series(
@@ -71,7 +84,7 @@ def predict_series(
             series = dataset.x_to_index(x)["series"]
             for name, quantiles in zip(series, prediction.numpy(), strict=True):
                 results[int(name)] = np.sort(quantiles.T, axis=0)
-    return _clipped(inputs, results)
+    return _in_metric_units(model, inputs, results)
 
 
 def model_predict(
@@ -100,7 +113,7 @@ def model_predict(
     output = prediction.output.float().cpu().numpy()  # (n, horizon, quantiles)
     for name, quantiles in zip(prediction.index["series"], output, strict=True):
         results[int(name)] = np.sort(quantiles.T, axis=0)
-    return _clipped(inputs, results)
+    return _in_metric_units(model, inputs, results)
 
 
 def window_series(batch: Batch) -> list[SeriesInput]:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
 import torch
 
 from inference_worker.tft.features import long_frame
@@ -36,3 +41,52 @@ def test_every_series_weighs_alike_in_the_loss(history):
     # weight x spread is the same for every series that varies
     product = (per_series["weight"] * per_series["std"])[per_series["std"] > 1e-3]
     assert product.max() / product.min() < 1.01
+
+
+BITBRAINS_JULY = (Path(__file__).resolve().parents[2]
+                  / "../shared/data/bitbrains/rnd-2013-07.parquet")
+
+
+@pytest.mark.skipif(not BITBRAINS_JULY.is_file(), reason="../shared/data is not here")
+def test_training_on_a_slice_of_bitbrains_gives_a_model_that_loads_and_resumes(tmp_path):
+    from inference_worker.tft import artifacts
+    from modelling.train import Simulation, run_train
+
+    config = replace(TINY, log1p_metrics=("net_in_mbps", "net_out_mbps"), yesterday=True,
+                     scale_floor=0.1)
+    common = dict(data=[BITBRAINS_JULY], fmt="bitbrains", vms=2, models_dir=tmp_path,
+                  model_config=config,
+                  simulate=Simulation(days=2, servers=2, seed=3, data_dir=tmp_path / "data"))
+    training = TrainingConfig(max_epochs=1, limit_train_batches=2, batch_size=16,
+                              max_validation_samples=32)
+    target = run_train(version="bb-1", training=training, **common)
+    model = artifacts.load(target)
+    assert model.config == config
+    meta = model.metadata
+    assert meta["data_format"] == "bitbrains" and len(meta["data"]) == 2
+    # the simulated days end where July's data ends (2013-07-30 22:00 UTC), so the
+    # hold-out is the end of both
+    simulated_end = pd.read_parquet(meta["data"][1])["timestamp"].max()
+    july_end = pd.Timestamp("2013-07-30 22:00", tz="UTC")
+    assert abs(pd.Timestamp(simulated_end) - july_end) < pd.Timedelta(days=1)
+    assert meta["training"]["seconds_per_train_batch"] > 0
+    checkpoint = tmp_path / ".work" / "bb-1" / "checkpoints" / "last.ckpt"
+    assert checkpoint.is_file()
+    resumed = run_train(version="bb-2", training=replace(training, max_epochs=2,
+                                                         resume=str(checkpoint)), **common)
+    assert artifacts.load(resumed).metadata["training"]["epochs_run"] == 2
+
+
+def test_a_zero_series_does_not_take_over_the_loss(history):
+    from modelling.training import with_loss_weights
+
+    frame = long_frame(history)
+    zero = frame[frame["series"] == frame["series"].iloc[0]].assign(series="zero", value=0.0)
+    both = pd.concat([frame, zero], ignore_index=True)
+
+    def weights(floor: float) -> pd.Series:
+        return with_loss_weights(both, scale_floor=floor).groupby("series")["weight"].first()
+
+    floored, unfloored = weights(0.1), weights(0.0)
+    assert floored["zero"] <= floored.drop("zero").max()
+    assert unfloored["zero"] > 100 * unfloored.drop("zero").max()  # what the floor prevents

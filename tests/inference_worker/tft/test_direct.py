@@ -84,3 +84,23 @@ def test_host_buffers_are_reused_across_batches(loaded, mixed_windows):
     again = path.predict(Batch.of(mixed_windows[2:]))  # smaller: viewed, not reallocated
     assert path.staging.capacity("encoder_cont") == held > 0
     np.testing.assert_allclose(again, first[2:], atol=TOLERANCE)
+
+
+def test_direct_path_equals_model_predict_with_the_new_inputs(loaded_day, mixed_windows):
+    """log1p network rates, the day-ago decoder input and the scale floor, both paths alike;
+    a flat window (constant CPU) and a zero network series included."""
+    flat = make_window("ppdb002", {"cpu_pct": 0.0, "net_in_mbps": 0.0}, observed=288, seed=6)
+    assert loaded_day.config.yesterday and loaded_day.config.scale_floor > 0
+    assert_same_as_library(loaded_day, [*mixed_windows, flat])
+
+
+def test_the_day_ago_input_reaches_the_forecast(loaded_day):
+    """A broken path that dropped the input (or fed the encoder's values) would give the same
+    forecast for two windows that differ only in the day-ago part of the context."""
+    base = np.full(288, 30.0)
+    bumped = base.copy()
+    bumped[:96] = 60.0  # only t-288..t-193: what the decoder's "yesterday" reads
+    path = DirectPath(loaded_day)
+    a = path.predict(Batch.of([make_window("ppdb001", {"cpu_pct": base}, noise=0.5, seed=1)]))
+    b = path.predict(Batch.of([make_window("ppdb001", {"cpu_pct": bumped}, noise=0.5, seed=1)]))
+    assert not np.allclose(a[0, 0], b[0, 0])
