@@ -336,9 +336,9 @@ def _add_train_command(
                        help="Smallest window scale, in model units (flat series).")
     train.add_argument("--metric-weight", action="append", metavar="METRIC=W",
                        help="Loss weight of a metric (repeatable; default 1).")
-    train.add_argument("--resume", metavar="CKPT",
-                       help="Resume from a lightning checkpoint, e.g. "
-                       "models/.work/<version>/checkpoints/last.ckpt (same --version).")
+    train.add_argument("--resume", metavar="SAFETENSORS",
+                       help="Warm-start from a stopped run's best weights, e.g. "
+                       "models/.work/<version>/best.safetensors (same model options).")
     train.add_argument("--seed", type=int, default=7)
     train.add_argument("--accelerator", choices=("auto", "cpu", "gpu"), default="auto")
     train.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")

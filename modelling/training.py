@@ -3,10 +3,12 @@
 The last ``validation_fraction`` of the time range is held out: the model is
 validated on forecasts whose first step lies after every training target, so
 validation never peeks at the future. The best weights (lowest validation
-loss) are kept in memory and saved as safetensors; lightning's checkpoints
-(``<work_dir>/checkpoints/last.ckpt`` after every epoch, and the best one)
-are written so a stopped run can be resumed (``TrainingConfig.resume``, which
-lightning reads; fleetcast itself never loads a checkpoint as a model).
+loss) are kept in memory and, after every epoch that improves them, written to
+``<work_dir>/best.safetensors`` (with ``best.json``: epoch and loss), so a
+stopped run loses at most an epoch: ``TrainingConfig.resume`` warm-starts a new
+run from such a file (weights only; the optimiser and the epoch count start
+afresh). Lightning's own checkpoints are not written: they pickle, and nothing
+of fleetcast loads a pickle.
 
 When the frame mixes sources (Bitbrains July and simulated days), the split
 is on the common clock: ``modelling.train`` places the simulated days so they
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,7 +30,8 @@ import lightning.pytorch as pl
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping
+from safetensors.torch import load_model, save_model
 
 from inference_worker.tft.model import ModelConfig, Vocabulary, build_network, make_dataset
 
@@ -49,17 +53,19 @@ class TrainingConfig:
     max_validation_samples: int | None = None
     #: Loss weight per metric, on top of the per-series weights (default 1).
     metric_weights: dict[str, float] = field(default_factory=dict)
-    #: A lightning checkpoint to resume from (``.../checkpoints/last.ckpt``).
+    #: Weights to warm-start from (``<work_dir>/best.safetensors`` of a stopped run).
     resume: str | None = None
 
 
 class BestWeights(Callback):
-    """Keeps a copy of the weights at the lowest validation loss."""
+    """Keeps a copy of the weights at the lowest validation loss, also on disk (safetensors)
+    when given a ``snapshot`` path, so a stopped run can warm-start from it."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot: Path | None = None) -> None:
         self.best_loss = float("inf")
         self.best_epoch = -1
         self.state: dict[str, torch.Tensor] | None = None
+        self.snapshot = snapshot
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         loss = trainer.callback_metrics.get("val_loss")
@@ -67,6 +73,11 @@ class BestWeights(Callback):
             self.best_loss = float(loss)
             self.best_epoch = trainer.current_epoch
             self.state = copy.deepcopy(pl_module.state_dict())
+            if self.snapshot is not None:
+                self.snapshot.parent.mkdir(parents=True, exist_ok=True)
+                save_model(pl_module, str(self.snapshot))  # the weights just copied
+                self.snapshot.with_suffix(".json").write_text(json.dumps(
+                    {"epoch": self.best_epoch, "val_loss": self.best_loss}) + "\n")
 
 
 class BatchClock(Callback):
@@ -153,8 +164,10 @@ def train(
         chosen = np.sort(rng.choice(len(validation.index), size=limit, replace=False))
         validation.index = validation.index.iloc[chosen]
     network = build_network(train_set, config)
+    if training.resume:
+        load_model(network, training.resume, strict=True)
     cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
-    best = BestWeights()
+    best = BestWeights(work_dir / "best.safetensors")
     batch_clock = BatchClock()
     trainer = pl.Trainer(
         max_epochs=training.max_epochs,
@@ -165,12 +178,11 @@ def train(
         deterministic=True,
         enable_progress_bar=True,  # lightning's bar: batches, rate and ETA
         enable_model_summary=False,
+        enable_checkpointing=False,  # lightning's checkpoints pickle; BestWeights writes ours
         logger=False,
         default_root_dir=str(work_dir),
         callbacks=[
             EarlyStopping(monitor="val_loss", patience=training.patience, mode="min"),
-            ModelCheckpoint(dirpath=str(work_dir / "checkpoints"), monitor="val_loss",
-                            save_top_k=1, mode="min", save_last=True),
             best,
             batch_clock,
         ],
@@ -182,12 +194,6 @@ def train(
             train=True, batch_size=training.batch_size, num_workers=0),
         val_dataloaders=validation.to_dataloader(
             train=False, batch_size=training.batch_size * 4, num_workers=0),
-        ckpt_path=training.resume,
-        # A lightning checkpoint holds pickled hyperparameters (the loss module, the
-        # dataset's parameters), which torch's weights-only loader refuses. Resuming
-        # unpickles this run's own file, from its own work directory; it is the one place
-        # fleetcast reads a pickle, and only when --resume is given.
-        weights_only=False if training.resume else None,
     )
     if best.state is not None:
         network.load_state_dict(best.state)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -70,11 +71,16 @@ def test_training_on_a_slice_of_bitbrains_gives_a_model_that_loads_and_resumes(t
     july_end = pd.Timestamp("2013-07-30 22:00", tz="UTC")
     assert abs(pd.Timestamp(simulated_end) - july_end) < pd.Timedelta(days=1)
     assert meta["training"]["seconds_per_train_batch"] > 0
-    checkpoint = tmp_path / ".work" / "bb-1" / "checkpoints" / "last.ckpt"
-    assert checkpoint.is_file()
-    resumed = run_train(version="bb-2", training=replace(training, max_epochs=2,
-                                                         resume=str(checkpoint)), **common)
-    assert artifacts.load(resumed).metadata["training"]["epochs_run"] == 2
+    snapshot = tmp_path / ".work" / "bb-1" / "best.safetensors"
+    assert snapshot.is_file() and not list(tmp_path.rglob("*.ckpt"))  # nothing pickled
+    assert json.loads(snapshot.with_suffix(".json").read_text())["epoch"] == 0
+    resumed = run_train(version="bb-2", training=replace(training, resume=str(snapshot)),
+                        **common)
+    # Training is seeded, so a run that ignored the warm start would repeat bb-1's weights
+    # exactly; one that starts from them trains them on.
+    first = artifacts.load(target).network.state_dict()
+    warm = artifacts.load(resumed).network.state_dict()
+    assert sum(float((warm[k] - first[k]).abs().sum()) for k in first) > 0
 
 
 def test_a_zero_series_does_not_take_over_the_loss(history):

@@ -16,9 +16,11 @@ from bokeh.models.annotations import BoxAnnotation, Span, Title
 from bokeh.plotting import figure
 
 from schemas.common import METRICS
+from schemas.context_window import ContextWindow
 from schemas.forecast import Forecast
 from schemas.severity import SEVERITIES
 from schemas.thresholds import thresholds_for
+from ui.context_cache import ContextCache
 from ui.fleet_state import FleetState
 from ui.risk import format_probability
 from ui.theme import SEVERITY_SWATCHES, swatch
@@ -32,6 +34,7 @@ from ui.views.common import (
     number,
     sync_servers,
 )
+from ui.windows_lookup import find_window
 
 LABELS = {
     "cpu_pct": "CPU %", "mem_pct": "Memory %", "disk_pct": "Disk %",
@@ -83,6 +86,15 @@ def summary_html(row: dict[str, Any] | None, forecast: Forecast | None) -> str:
     parts.append(f'<span class="fc-note">forecast from {forecast.start:%d %b %H:%M} UTC, '
                  f"model {forecast.model_version}, profile {forecast.profile}</span>")
     return f'<div class="fc-bar">{" &middot; ".join(parts)}</div>'
+
+
+def context_lines(window: ContextWindow | None) -> tuple[list[datetime], dict[str, np.ndarray]]:
+    """The window the model saw, step by step (NaN: a gap); empty until it is fetched."""
+    if window is None:
+        return [], {name: np.array([]) for name in METRICS}
+    times = [window.step_start(i) for i in range(window.steps)]
+    return times, {name: np.array([np.nan if v is None else v for v in window.values[name]],
+                                  dtype=np.float64) for name in METRICS}
 
 
 def outlook_html(forecast: Forecast | None) -> str:
@@ -185,6 +197,10 @@ class DetailView(Redraw):
 
     def __init__(self, context: Context) -> None:
         self.state: FleetState = context.state
+        settings = context.settings
+        self.context_windows = ContextCache(
+            lambda server, end, issued: find_window(settings, server, end, issued),
+            on_ready=self.request)
         self.server = pn.widgets.Select(label="Server", options=[], width=220)
         self.summary = html_pane()
         self.outlook = html_pane()
@@ -226,7 +242,8 @@ class DetailView(Redraw):
         self.risk.update(points)
         self.changes.object = (f'<span class="fc-note">Severity changes: '
                                f"{severity_changes(points)}</span>")
-        times, values = self.state.metric_history(server_id)
+        times, values = context_lines(
+            self.context_windows.window_for(forecast) if forecast is not None else None)
         profile = forecast.profile if forecast is not None else "generic"
         for metric, chart in self.charts.items():
             chart.update(profile, times, values[metric], forecast)
