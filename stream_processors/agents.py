@@ -21,6 +21,7 @@ from typing import Any, cast
 import faust
 from faust.types import EventT, StreamT, TableT
 
+from core import telemetry
 from core.settings import Settings
 from schemas.dead_letter import DeadLetter
 from stream_processors.decoding import InputRejectedError, decode_metric_event
@@ -94,10 +95,19 @@ class Windower:
             stage=STAGE, reason=reason, source_topic=message.topic, value=message.value,
             key=message.key, partition=message.partition, offset=message.offset,
         )
-        await self._topics.deadletter.send(value=letter.to_bytes())
+        try:
+            await self._topics.deadletter.send(value=letter.to_bytes())
+        except Exception as exc:  # never fatal: the input is passed over, and counted
+            telemetry.DEAD_LETTER_FAILURES.labels(STAGE, message.topic).inc()
+            self.stats.dead_letter_failures += 1
+            log.error("dead letter lost (%s: %s): topic=%s partition=%s offset=%s reason=%s",
+                      type(exc).__name__, exc, message.topic, message.partition,
+                      message.offset, reason[:200])
+        else:
+            log.warning("dead letter: topic=%s partition=%s offset=%s reason=%s",
+                        message.topic, message.partition, message.offset, reason[:200])
+        # Counted as a dead letter either way: the books balance on what was consumed.
         self.stats.dead_letters += 1
-        log.warning("dead letter: topic=%s partition=%s offset=%s reason=%s",
-                    message.topic, message.partition, message.offset, reason[:200])
         event.ack()
 
     def _admit(self, server_id: str) -> Admission:
