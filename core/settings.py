@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     context_steps: int = CONTEXT_STEPS
     grace_seconds: int = Field(60, ge=0, description="How late an event may be, in event time.")
     max_event_skew_days: float = Field(400, gt=0, description="Reject timestamps this far off.")
+    max_future_skew_s: float = Field(
+        300.0, gt=0,
+        description="Reject an event this far ahead of both the wall clock and its server's "
+        "latest event: one forged date cannot move a server's state into the future.")
     # Bounded state: a flood of unknown server ids cannot grow a worker's table.
     max_tracked_servers: int = Field(50_000, ge=1, description="Servers per Faust worker.")
     evict_silent_after_s: float = Field(

@@ -24,7 +24,11 @@ from faust.types import EventT, StreamT, TableT
 from core import telemetry
 from core.settings import Settings
 from schemas.dead_letter import DeadLetter
-from stream_processors.decoding import InputRejectedError, decode_metric_event
+from stream_processors.decoding import (
+    InputRejectedError,
+    check_not_ahead,
+    decode_metric_event,
+)
 from stream_processors.stats import ProcessStats
 from stream_processors.topics import Topics
 from stream_processors.tracking import Admission, ServerTracker
@@ -44,6 +48,7 @@ class Windower:
             settings.step_seconds, settings.context_steps, settings.grace_seconds
         )
         self.max_skew = timedelta(days=settings.max_event_skew_days)
+        self.max_ahead = timedelta(seconds=settings.max_future_skew_s)
         self.stats = stats if stats is not None else ProcessStats()
         self.tracker = ServerTracker(settings.max_tracked_servers, settings.evict_silent_after_s)
         self._topics = topics
@@ -61,6 +66,12 @@ class Windower:
             return
         server_id = metric.server_id
         state: dict[str, Any] | None = self._table.get(server_id)
+        try:  # before admission: a forged date must not take a tracked-server slot either
+            check_not_ahead(metric, state["watermark"] if state else None, datetime.now(UTC),
+                            self.max_ahead)
+        except InputRejectedError as exc:
+            await self.reject(event, str(exc))
+            return
         if state is None:
             admission = self._admit(server_id)
             if not admission.admitted:
