@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     autocast_bf16: bool = Field(True, description="On CUDA, run the model under bf16 autocast.")
     # Off: neither has been measured on a GPU yet (see BENCHMARKS.md).
     torch_compile: bool = Field(False, description="torch.compile the model at load.")
+    model_reload_min_interval_s: float = Field(
+        10.0, ge=0, description="reload_model commands start at most one load per this many "
+        "seconds; those in between are coalesced into the next load.")
     model_poll_s: float = Field(
         5.0, ge=0, description="Seconds between checks of models/latest for a new version; 0: off."
     )
