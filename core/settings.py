@@ -106,6 +106,8 @@ class Settings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 5006
     api_token: SecretStr | None = None
+    api_max_body_bytes: int = Field(
+        64 * 1024, ge=1, description="Longest request body the API reads; longer ones get 413.")
     ui_cost_per_incident: float = Field(
         25_000.0, ge=0, description="Cost of one incident, for the dashboard's cost avoidance."
     )

@@ -32,9 +32,11 @@ from core import __version__, telemetry
 from core.control import ControlNotDeliveredError, publish_scenario
 from core.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
+from schemas.common import ServerId
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
 from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
+from ui.api_guard import WriteGuard
 from ui.auth import Verdict, check_token
 from ui.feed import FleetFeed
 from ui.fleet_state import FleetState, Kind
@@ -101,11 +103,17 @@ OperatorDep = Depends(require_operator)
 
 router = APIRouter()
 
+_ERROR = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"detail": {}}, "required": ["detail"]}}}}
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong bearer token."},
+    400: {"description": "The body could not be read as JSON.", **_ERROR},
+    401: {"description": "Missing or wrong bearer token (checked before the body is read).",
+          **_ERROR},
+    403: {"description": "Writes are disabled: no API token is configured.", **_ERROR},
+    413: {"description": "The body is longer than FLEETCAST_API_MAX_BODY_BYTES (64 KiB).",
+          **_ERROR},
     422: {"description": "An unknown scenario, a bad server id, or a server never seen."},
-    403: {"description": "Writes are disabled: no API token is configured."},
-    503: {"description": "The command could not be handed to Kafka."},
+    503: {"description": "The command could not be handed to Kafka.", **_ERROR},
 }
 
 
@@ -127,10 +135,11 @@ def fleet(state: StateDep) -> list[FleetRow]:
 @router.get(
     "/servers/{server_id}",
     summary="One server's latest forecast and severity history",
-    responses={404: {"description": "No forecast has been seen for this server."}},
+    responses={404: {"description": "No forecast has been seen for this server.", **_ERROR},
+               422: {"description": "Not a server id (the pattern above)."}},
     tags=["fleet"],
 )
-def server(server_id: str, state: StateDep) -> ServerDetail:
+def server(server_id: ServerId, state: StateDep) -> ServerDetail:
     forecast = state.server(server_id)
     if forecast is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown server {server_id!r}")
@@ -265,6 +274,7 @@ def create_app(settings: Settings, services: UiServices | None = None) -> FastAP
     app.state.settings = settings
     app.state.services = services
     app.include_router(router)
+    app.add_middleware(WriteGuard, settings=settings)  # type: ignore[arg-type]
     app.add_route("/metrics", telemetry.metrics_endpoint, include_in_schema=False)
     if feed is not None:
         telemetry.watch_feed("api", feed)
