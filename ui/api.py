@@ -35,8 +35,8 @@ from schemas.alert import AlertEvent, AlertStatus
 from schemas.common import ServerId
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
-from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
 from ui.api_guard import WriteGuard
+from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
 from ui.auth import Verdict, check_token
 from ui.feed import FleetFeed
 from ui.fleet_state import FleetState, Kind

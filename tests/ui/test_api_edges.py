@@ -9,11 +9,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 from core.settings import Settings
-from tests.ui.test_api import AUTH, TOKEN, RecordingProducer, client_for
-from tests.ui.test_api import state as state  # noqa: F401  (the fixture)
+from tests.ui.test_api import (
+    AUTH,
+    TOKEN,
+    RecordingProducer,
+    client_for,
+    state,  # noqa: F401  (the fixture)
+)
 from ui.api import create_app
 from ui.api_guard import bearer_token
 from ui.fleet_state import FleetState
