@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 5006
     api_token: SecretStr | None = None
+    ws_max_clients: int = Field(200, ge=1, description="WebSocket clients of one API at once.")
+    ws_buffer_bytes: int = Field(
+        256 * 1024, ge=1024, description="Bytes a WebSocket client may fall behind by.")
+    ws_send_timeout_s: float = Field(10.0, gt=0, description="Longest wait for one send.")
     api_max_body_bytes: int = Field(
         64 * 1024, ge=1, description="Longest request body the API reads; longer ones get 413.")
     ui_cost_per_incident: float = Field(

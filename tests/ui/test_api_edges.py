@@ -121,3 +121,18 @@ def test_the_openapi_has_the_server_id_pattern_and_every_error_answer(state):  #
 ])
 def test_bearer_token_parsing(header, token):
     assert bearer_token(header) == token
+
+
+def test_a_client_buffer_holds_at_most_its_bytes_then_gives_up():
+    from ui.api import ClientBuffer
+
+    async def run() -> list[str | None]:
+        buffer = ClientBuffer(max_bytes=10)
+        assert buffer.offer("abcd") and buffer.offer("efgh")
+        assert buffer.held == 8
+        first = await buffer.take()
+        assert buffer.offer("ijklmn") and buffer.held == 10
+        assert not buffer.offer("x"), "over the budget: the client is to be dropped"
+        return [first, await buffer.take()]
+
+    assert asyncio.run(run()) == ["abcd", None]
