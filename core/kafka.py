@@ -10,6 +10,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from core import telemetry
 from core.settings import Settings
 from schemas.dead_letter import DeadLetter
 from schemas.topics import TOPICS
@@ -110,17 +111,37 @@ def dead_letter(
     value: bytes | None, key: bytes | None = None, partition: int | None = None,
     offset: int | None = None,
 ) -> DeadLetter:
-    """Publish a rejected input with its reason and original bytes; never raises on content."""
+    """Publish a rejected input with its reason and a bounded copy of its bytes.
+
+    Never fatal: a dead letter the client refuses (it cannot be too large any
+    more, but the broker may be away or the topic gone) or one the broker
+    never acknowledges is logged and counted in
+    ``fleetcast_dead_letter_failures_total``, and the caller moves on past the
+    input. Only ``BufferError`` (librdkafka's local queue is full) is raised, so
+    that callers who wait for room (``produce_patiently``) can.
+    """
     letter = DeadLetter.reject(
         stage=stage, reason=reason, source_topic=source_topic, value=value, key=key,
         partition=partition, offset=offset,
     )
-    producer.produce(settings.topic_deadletter, value=letter.to_bytes())
-    log.warning(
-        "dead letter: stage=%s topic=%s partition=%s offset=%s reason=%s",
-        stage, source_topic, partition, offset, reason[:200],
-    )
+    where = telemetry.fields(stage=stage, topic=source_topic, partition=partition, offset=offset)
+
+    def delivered(error: KafkaError | None, _message: Message) -> None:
+        if error is not None:
+            _dead_letter_failed(stage, source_topic, f"not acknowledged: {error}", where)
+
+    try:
+        producer.produce(settings.topic_deadletter, value=letter.to_bytes(), on_delivery=delivered)
+    except KafkaException as exc:
+        _dead_letter_failed(stage, source_topic, f"refused by the client: {exc}", where)
+        return letter
+    log.warning("dead letter: %s reason=%s", where, reason[:200])
     return letter
+
+
+def _dead_letter_failed(stage: str, source_topic: str, why: str, where: str) -> None:
+    telemetry.DEAD_LETTER_FAILURES.labels(stage, source_topic).inc()
+    log.error("dead letter lost (%s): %s; moving on past the input", why, where)
 
 
 def dead_letter_message(

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     context_steps: int = CONTEXT_STEPS
     grace_seconds: int = Field(60, ge=0, description="How late an event may be, in event time.")
     max_event_skew_days: float = Field(400, gt=0, description="Reject timestamps this far off.")
+    max_future_skew_s: float = Field(
+        300.0, gt=0,
+        description="Reject an event this far ahead of both the wall clock and its server's "
+        "latest event: one forged date cannot move a server's state into the future.")
     # Bounded state: a flood of unknown server ids cannot grow a worker's table.
     max_tracked_servers: int = Field(50_000, ge=1, description="Servers per Faust worker.")
     evict_silent_after_s: float = Field(
@@ -89,6 +93,9 @@ class Settings(BaseSettings):
     autocast_bf16: bool = Field(True, description="On CUDA, run the model under bf16 autocast.")
     # Off: neither has been measured on a GPU yet (see BENCHMARKS.md).
     torch_compile: bool = Field(False, description="torch.compile the model at load.")
+    model_reload_min_interval_s: float = Field(
+        10.0, ge=0, description="reload_model commands start at most one load per this many "
+        "seconds; those in between are coalesced into the next load.")
     model_poll_s: float = Field(
         5.0, ge=0, description="Seconds between checks of models/latest for a new version; 0: off."
     )
@@ -99,6 +106,12 @@ class Settings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 5006
     api_token: SecretStr | None = None
+    ws_max_clients: int = Field(200, ge=1, description="WebSocket clients of one API at once.")
+    ws_buffer_bytes: int = Field(
+        256 * 1024, ge=1024, description="Bytes a WebSocket client may fall behind by.")
+    ws_send_timeout_s: float = Field(10.0, gt=0, description="Longest wait for one send.")
+    api_max_body_bytes: int = Field(
+        64 * 1024, ge=1, description="Longest request body the API reads; longer ones get 413.")
     ui_cost_per_incident: float = Field(
         25_000.0, ge=0, description="Cost of one incident, for the dashboard's cost avoidance."
     )

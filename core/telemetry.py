@@ -6,6 +6,7 @@ label (``produce``, ``process``, ``infer``, ``source_host``, ...) and the topic:
 - ``fleetcast_events_consumed_total``, ``fleetcast_events_produced_total``
 - ``fleetcast_dead_letters_total`` (``topic`` is the topic the input came from)
 - ``fleetcast_delivery_failures_total``: messages the broker never took
+- ``fleetcast_dead_letter_failures_total``: dead letters that could not be published
 - ``fleetcast_consumer_lag``: messages between a partition's newest and the last read
 - ``fleetcast_batch_size``, ``fleetcast_inference_latency_seconds`` (histograms)
 - ``fleetcast_model_info``: the forecaster in use (version, kind)
@@ -59,6 +60,10 @@ EVENTS_PRODUCED: Final = _per_stage_and_topic(
 DEAD_LETTERS: Final = _per_stage_and_topic(
     "fleetcast_dead_letters",
     "Inputs rejected to the dead-letter topic, per stage and the topic (or source) they came from.")
+DEAD_LETTER_FAILURES: Final = _per_stage_and_topic(
+    "fleetcast_dead_letter_failures",
+    "Dead letters that could not be published (refused by the client or never acknowledged), "
+    "per stage and the topic the input came from; the input is passed over all the same.")
 DELIVERY_FAILURES: Final = _per_stage_and_topic(
     "fleetcast_delivery_failures", "Messages the broker did not take, per stage and topic.")
 CONSUMER_LAG: Final = Gauge(

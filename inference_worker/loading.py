@@ -83,9 +83,12 @@ def forecaster_from_settings(settings: Settings, serving: Serving | None = None)
 def calibration_for(settings: Settings, version: str) -> BreachCalibration:
     """The calibration in the folder of model ``version`` (beside ``model_path``'s target), or
     the identity where it has none (the baseline, a model never calibrated)."""
-    from inference_worker.tft.artifacts import resolve
+    from inference_worker.tft.artifacts import ModelArtifactError, resolve
 
-    model_dir = resolve(Path(settings.model_path))
+    try:
+        model_dir = resolve(Path(settings.model_path))
+    except ModelArtifactError:  # latest points outside models/: the model was not loaded
+        return load_calibration(None)
     if model_dir.name != version:  # models/latest moved on since this version was loaded
         model_dir = model_dir.parent / version
     return load_calibration(model_dir if model_dir.is_dir() else None)

@@ -119,7 +119,7 @@ class InferenceWorker:
         assert self._control is not None
         for message in drain(self._control, 0, max_messages=10):
             if is_command(message.value() or b"", ReloadModel):
-                self._reloader.request(message)
+                self._reloader.request(message, command=True)
         self._reloader.check()
         outcome = self._reloader.ready()
         if outcome is not None:

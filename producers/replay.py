@@ -38,7 +38,8 @@ Events from all files are merged and sent in event-time order, keyed by
 ``server_id``. ``speed`` is simulated (event-time) seconds per real second, as
 for the simulator: at 600, events five minutes apart go out half a second
 apart; ``None`` sends as fast as the broker takes them. Note that the stream
-processor refuses events more than ``max_event_skew_days`` (400) from now;
+processor refuses events more than ``max_event_skew_days`` (400) from now (and more than
+``max_future_skew_s`` (300 s) ahead of both the wall clock and the server's latest event);
 replaying old recordings such as NAB's (2013-2015) through it needs
 ``FLEETCAST_MAX_EVENT_SKEW_DAYS`` raised for the processor.
 

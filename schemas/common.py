@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, WithJsonSchema
 
 SCHEMA_VERSION: Final = 1
 
@@ -35,7 +35,12 @@ METRIC_BOUNDS: Final[dict[str, tuple[float, float]]] = {
 }
 
 SERVER_ID_MAX_LEN: Final = 64
-_SERVER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Matched with ``fullmatch``: ``$`` alone would let a trailing newline through ("x\n").
+SERVER_ID_PATTERN: Final = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_SERVER_ID_RE = re.compile(SERVER_ID_PATTERN)
+#: The same rule for JSON Schema and OpenAPI, anchored at both ends in every dialect:
+#: ``(?![\s\S])`` (nothing follows) where ``$`` would pass "x\n" in Python's ``re``.
+SERVER_ID_SCHEMA_PATTERN: Final = rf"^{SERVER_ID_PATTERN}(?![\s\S])"
 
 
 def _check_server_id(value: str) -> str:
@@ -43,7 +48,7 @@ def _check_server_id(value: str) -> str:
         raise ValueError("server_id is empty")
     if len(value) > SERVER_ID_MAX_LEN:
         raise ValueError(f"server_id longer than {SERVER_ID_MAX_LEN} characters")
-    if not _SERVER_ID_RE.match(value):
+    if not _SERVER_ID_RE.fullmatch(value):
         raise ValueError(
             "server_id may hold only letters, digits, '.', '_' and '-' and must start "
             "with a letter or digit"
@@ -51,7 +56,14 @@ def _check_server_id(value: str) -> str:
     return value
 
 
-ServerId = Annotated[str, AfterValidator(_check_server_id)]
+#: Checked by ``_check_server_id`` (its messages say what is wrong); the JSON Schema and the
+#: OpenAPI carry the same rule as a pattern, anchored at both ends, for other tools.
+ServerId = Annotated[
+    str,
+    AfterValidator(_check_server_id),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": SERVER_ID_MAX_LEN,
+                    "pattern": SERVER_ID_SCHEMA_PATTERN}),
+]
 
 
 class Payload(BaseModel):

@@ -21,9 +21,14 @@ from typing import Any, cast
 import faust
 from faust.types import EventT, StreamT, TableT
 
+from core import telemetry
 from core.settings import Settings
 from schemas.dead_letter import DeadLetter
-from stream_processors.decoding import InputRejectedError, decode_metric_event
+from stream_processors.decoding import (
+    InputRejectedError,
+    check_not_ahead,
+    decode_metric_event,
+)
 from stream_processors.stats import ProcessStats
 from stream_processors.topics import Topics
 from stream_processors.tracking import Admission, ServerTracker
@@ -43,6 +48,7 @@ class Windower:
             settings.step_seconds, settings.context_steps, settings.grace_seconds
         )
         self.max_skew = timedelta(days=settings.max_event_skew_days)
+        self.max_ahead = timedelta(seconds=settings.max_future_skew_s)
         self.stats = stats if stats is not None else ProcessStats()
         self.tracker = ServerTracker(settings.max_tracked_servers, settings.evict_silent_after_s)
         self._topics = topics
@@ -60,6 +66,12 @@ class Windower:
             return
         server_id = metric.server_id
         state: dict[str, Any] | None = self._table.get(server_id)
+        try:  # before admission: a forged date must not take a tracked-server slot either
+            check_not_ahead(metric, state["watermark"] if state else None, datetime.now(UTC),
+                            self.max_ahead)
+        except InputRejectedError as exc:
+            await self.reject(event, str(exc))
+            return
         if state is None:
             admission = self._admit(server_id)
             if not admission.admitted:
@@ -94,10 +106,19 @@ class Windower:
             stage=STAGE, reason=reason, source_topic=message.topic, value=message.value,
             key=message.key, partition=message.partition, offset=message.offset,
         )
-        await self._topics.deadletter.send(value=letter.to_bytes())
+        try:
+            await self._topics.deadletter.send(value=letter.to_bytes())
+        except Exception as exc:  # never fatal: the input is passed over, and counted
+            telemetry.DEAD_LETTER_FAILURES.labels(STAGE, message.topic).inc()
+            self.stats.dead_letter_failures += 1
+            log.error("dead letter lost (%s: %s): topic=%s partition=%s offset=%s reason=%s",
+                      type(exc).__name__, exc, message.topic, message.partition,
+                      message.offset, reason[:200])
+        else:
+            log.warning("dead letter: topic=%s partition=%s offset=%s reason=%s",
+                        message.topic, message.partition, message.offset, reason[:200])
+        # Counted as a dead letter either way: the books balance on what was consumed.
         self.stats.dead_letters += 1
-        log.warning("dead letter: topic=%s partition=%s offset=%s reason=%s",
-                    message.topic, message.partition, message.offset, reason[:200])
         event.ack()
 
     def _admit(self, server_id: str) -> Admission:

@@ -36,7 +36,12 @@ def decode_metric_event(
     except ValidationError as exc:
         reason = f"invalid metric event: {describe_validation_error(exc)}"
         raise InputRejectedError(reason) from None
-    if key is not None and key != event.server_id.encode():
+    if key is None:
+        raise InputRejectedError(
+            f"message has no key; metrics must be keyed by server_id ({event.server_id!r}) "
+            "so one worker owns each server"
+        )
+    if key != event.server_id.encode():
         raise InputRejectedError(
             f"message key {key[:80]!r} does not match server_id {event.server_id!r}; "
             "metrics must be keyed by server_id so one worker owns each server"
@@ -48,3 +53,27 @@ def decode_metric_event(
             f"from now ({now.isoformat()})"
         )
     return event
+
+
+def check_not_ahead(
+    event: MetricEvent, watermark: float | None, now: datetime, max_ahead: timedelta
+) -> None:
+    """Refuse an event dated more than ``max_ahead`` beyond both the wall clock and its
+    server's own latest event (``watermark``, epoch seconds; None for a new server).
+
+    One event must not move a server's state into the future: every real event
+    after it would be late and dead-lettered, silencing the server for as long
+    as the forged date is ahead. An event ahead of the wall clock is accepted
+    only when it continues its server's own timeline, which is what the
+    accelerated simulator sends (each of its minutes follows the last one).
+    Old recordings are in the past and meet the separate ``max_skew`` instead.
+    """
+    reference = now.timestamp() if watermark is None else max(now.timestamp(), watermark)
+    ahead = event.timestamp.timestamp() - reference
+    if ahead > max_ahead.total_seconds():
+        raise InputRejectedError(
+            f"timestamp {event.timestamp.isoformat()} is {ahead:.0f} s ahead of the wall clock "
+            "and of its server's latest event "
+            f"(at most {max_ahead.total_seconds():g} s, FLEETCAST_MAX_FUTURE_SKEW_S; "
+            f"wall clock {now.isoformat()})"
+        )

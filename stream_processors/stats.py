@@ -11,6 +11,7 @@ class ProcessStats:
     accepted: int = 0  # events folded into a server's steps
     duplicates: int = 0  # replays of offsets already in the state (after a restart)
     dead_letters: int = 0  # rejected, each sent to the dead-letter topic
+    dead_letter_failures: int = 0  # of those, dead letters the broker did not take
     windows: int = 0  # context windows published
     steps_closed: int = 0
     windowed_events: int = 0  # accepted events that are now inside a published window

@@ -9,6 +9,7 @@ the FastAPI full-stack template) so tests swap them by passing them to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,8 +33,10 @@ from core import __version__, telemetry
 from core.control import ControlNotDeliveredError, publish_scenario
 from core.settings import Settings
 from schemas.alert import AlertEvent, AlertStatus
+from schemas.common import ServerId
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
+from ui.api_guard import WriteGuard
 from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
 from ui.auth import Verdict, check_token
 from ui.feed import FleetFeed
@@ -101,11 +104,17 @@ OperatorDep = Depends(require_operator)
 
 router = APIRouter()
 
+_ERROR = {"content": {"application/json": {"schema": {
+    "type": "object", "properties": {"detail": {}}, "required": ["detail"]}}}}
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or wrong bearer token."},
+    400: {"description": "The body could not be read as JSON.", **_ERROR},
+    401: {"description": "Missing or wrong bearer token (checked before the body is read).",
+          **_ERROR},
+    403: {"description": "Writes are disabled: no API token is configured.", **_ERROR},
+    413: {"description": "The body is longer than FLEETCAST_API_MAX_BODY_BYTES (64 KiB).",
+          **_ERROR},
     422: {"description": "An unknown scenario, a bad server id, or a server never seen."},
-    403: {"description": "Writes are disabled: no API token is configured."},
-    503: {"description": "The command could not be handed to Kafka."},
+    503: {"description": "The command could not be handed to Kafka.", **_ERROR},
 }
 
 
@@ -127,10 +136,11 @@ def fleet(state: StateDep) -> list[FleetRow]:
 @router.get(
     "/servers/{server_id}",
     summary="One server's latest forecast and severity history",
-    responses={404: {"description": "No forecast has been seen for this server."}},
+    responses={404: {"description": "No forecast has been seen for this server.", **_ERROR},
+               422: {"description": "Not a server id (the pattern above)."}},
     tags=["fleet"],
 )
-def server(server_id: str, state: StateDep) -> ServerDetail:
+def server(server_id: ServerId, state: StateDep) -> ServerDetail:
     forecast = state.server(server_id)
     if forecast is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown server {server_id!r}")
@@ -183,28 +193,70 @@ def scenario(
         ) from exc
 
 
-#: Messages a slow WebSocket client may fall behind by before the oldest are dropped.
-WS_QUEUE = 1000
+class ClientBuffer:
+    """What one WebSocket client has not been sent yet, bounded in bytes.
+
+    A client that does not read must not make the API hold everything it is
+    owed (100 idle clients once took it from 111 to 1,720 MB): once more than
+    ``max_bytes`` wait, ``offer`` says no and the client is disconnected.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.held = 0
+        self.overflowed = False
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+
+    def offer(self, data: str) -> bool:
+        if self.overflowed or self.held + len(data) > self.max_bytes:
+            self.overflowed = True
+            self._queue.put_nowait("")  # wakes the sender, which then closes
+            return False
+        self.held += len(data)
+        self._queue.put_nowait(data)
+        return True
+
+    async def take(self) -> str | None:
+        """The next message, or None once the buffer overflowed."""
+        data = await self._queue.get()
+        if self.overflowed:
+            return None
+        self.held -= len(data)
+        return data
+
+
+#: Close codes: 1008 policy violation (too slow), 1013 try again later (at the cap).
+WS_TOO_SLOW, WS_FULL = 1008, 1013
 
 
 async def push(websocket: WebSocket, kind: Kind) -> None:
-    """Send every ``kind`` payload the view accepts, as JSON text, until the client leaves."""
-    state: FleetState = websocket.app.state.services.state
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=WS_QUEUE)
+    """Send every ``kind`` payload the view accepts, as JSON text, until the client leaves.
 
-    def offer(data: str) -> None:
-        if queue.full():
-            queue.get_nowait()
-        queue.put_nowait(data)
+    Bounded per client: at most ``ws_max_clients`` at once (the next is closed
+    with 1013), at most ``ws_buffer_bytes`` waiting for it, and each send must
+    finish within ``ws_send_timeout_s``; a client that falls behind either way
+    is closed with 1008.
+    """
+    app = websocket.app
+    settings: Settings = app.state.settings
+    if app.state.ws_clients >= settings.ws_max_clients:
+        # Accepted to be closed with a reason: refused at the handshake it would be a bare 403.
+        await websocket.accept()
+        await websocket.close(code=WS_FULL, reason="too many WebSocket clients")
+        return
+    app.state.ws_clients += 1
+    state: FleetState = app.state.services.state
+    loop = asyncio.get_running_loop()
+    buffer = ClientBuffer(settings.ws_buffer_bytes)
 
     def listener(event_kind: Kind, payload: Any) -> None:  # on the feed's thread
         if event_kind == kind:
-            loop.call_soon_threadsafe(offer, payload.model_dump_json())
+            loop.call_soon_threadsafe(buffer.offer, payload.model_dump_json())
 
     async def send() -> None:
-        while True:
-            await websocket.send_text(await queue.get())
+        while (data := await buffer.take()) is not None:
+            await asyncio.wait_for(websocket.send_text(data), settings.ws_send_timeout_s)
+        raise TimeoutError(f"over {settings.ws_buffer_bytes} bytes waiting")
 
     async def receive() -> None:
         while (await websocket.receive())["type"] != "websocket.disconnect":
@@ -218,9 +270,13 @@ async def push(websocket: WebSocket, kind: Kind) -> None:
         for task in tasks:
             task.cancel()
         for task in done:
-            task.exception()  # retrieved: a client that went away is not an error
+            if isinstance(task.exception(), TimeoutError):  # too slow: let it go
+                log.info("WebSocket client too slow, disconnected: %s", task.exception())
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(code=WS_TOO_SLOW), 1.0)
     finally:
         stop()
+        app.state.ws_clients -= 1
 
 
 @router.websocket("/ws/alerts", name="alerts stream")
@@ -264,7 +320,9 @@ def create_app(settings: Settings, services: UiServices | None = None) -> FastAP
     )
     app.state.settings = settings
     app.state.services = services
+    app.state.ws_clients = 0  # WebSocket clients connected now (changed on the event loop only)
     app.include_router(router)
+    app.add_middleware(WriteGuard, settings=settings)
     app.add_route("/metrics", telemetry.metrics_endpoint, include_in_schema=False)
     if feed is not None:
         telemetry.watch_feed("api", feed)

@@ -94,12 +94,30 @@ def write_metadata(model_dir: Path, metadata: dict[str, Any]) -> None:
 
 
 def resolve(path: Path) -> Path:
-    """A model directory from ``models/<version>``, ``models/latest`` or ``models``."""
+    """A model directory from ``models/<version>``, ``models/latest`` or ``models``.
+
+    ``latest`` must name a version inside its own folder: a name with a path in
+    it (``../elsewhere``, ``/tmp/x``, a link out) is refused with ModelArtifactError,
+    so whoever can write that one line cannot make the worker load a model from
+    anywhere else on the machine.
+    """
     if path.is_file() and path.name == LATEST:
-        return path.parent / path.read_text().strip()
+        return _version_in(path.parent, path.read_text().strip())
     if (path / LATEST).is_file() and not (path / METADATA).is_file():
-        return path / (path / LATEST).read_text().strip()
+        return _version_in(path, (path / LATEST).read_text().strip())
     return path
+
+
+def _version_in(models_dir: Path, version: str) -> Path:
+    target = models_dir / version
+    inside = models_dir.resolve()
+    if (not version or Path(version).name != version or version in (".", "..")
+            or target.resolve().parent != inside):
+        raise ModelArtifactError(
+            f"{models_dir / LATEST} names {version[:200]!r}, which is not a model folder "
+            f"inside {models_dir}: refusing to load it"
+        )
+    return target
 
 
 def load(path: Path) -> LoadedModel:

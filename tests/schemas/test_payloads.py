@@ -119,3 +119,23 @@ def test_dead_letter_keeps_the_original_bytes():
     letter = DeadLetter.reject(stage="process", reason="bad", source_topic="t", value=raw, key=b"k")
     again = DeadLetter.model_validate_json(letter.to_bytes())
     assert again.payload() == raw and again.reason == "bad"
+
+
+@pytest.mark.parametrize("bad", ["x\n", "ppdb001\n", "\nppdb001", "ppdb001\r\n"])
+def test_a_server_id_with_a_line_break_is_refused(bad):
+    from schemas.metric_event import MetricEvent
+
+    with pytest.raises(ValidationError, match="may hold only"):
+        MetricEvent(server_id=bad, timestamp="2026-03-02T00:00:00Z", cpu_pct=1.0)
+
+
+def test_the_json_schema_carries_the_anchored_server_id_pattern():
+    import re
+
+    from schemas.metric_event import MetricEvent
+
+    rule = MetricEvent.model_json_schema()["properties"]["server_id"]
+    assert rule["maxLength"] == 64 and rule["minLength"] == 1
+    assert re.search(rule["pattern"], "ppdb001") and re.search(rule["pattern"], "a.b_c-9")
+    for bad in ("x\n", "-x", "x y", ""):
+        assert not re.search(rule["pattern"], bad)
