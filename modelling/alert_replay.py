@@ -66,7 +66,7 @@ def window_at(
     series: dict[str, list[float | None]] = {}
     for m, name in enumerate(METRICS):
         column = block[:, m]
-        observed = np.where(np.isfinite(column), column, None).tolist()
+        observed = np.where(np.isfinite(column), column, np.array(None)).tolist()
         series[name] = [None] * pad + observed
     seen = np.isfinite(block).any(axis=1)
     return ContextWindow(

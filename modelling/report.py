@@ -142,7 +142,9 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def _scores_table(scores: Mapping[str, Scores], info: BacktestResult | None = None) -> list[str]:
-    finite = [s.mase for s in scores.values() if math.isfinite(s.mase)]
+    # A model scored on fewer forecasts than the others (it declined origins) is not "best".
+    most = max((s.n_forecasts for s in scores.values()), default=0)
+    finite = [s.mase for s in scores.values() if math.isfinite(s.mase) and s.n_forecasts == most]
     best = min(finite) if finite else None
     header = "| model | MASE | scaled pinball | coverage p10-p90 | series | forecasts |"
     rule = "|---|---:|---:|---:|---:|---:|"
@@ -182,6 +184,12 @@ def _median_table(result: BacktestResult) -> list[str]:
             + " | ".join(_fmt(result.per_metric[m][name].coverage) for m in metrics) + " |"
         )
     skipped = negligible_scale_series(result)
+    most = max((s.n_forecasts for s in result.models.values()), default=0)
+    partial = [f"{name} ({s.n_forecasts} of {most} forecasts)"
+               for name, s in result.models.items() if s.n_forecasts < most]
+    if partial:
+        lines += ["", "Scored on fewer origins than the others (declined the rest, see "
+                  f"\"What each model is\"): {', '.join(partial)}; not comparable as they are."]
     lines += [
         "",
         f"Medians leave out {len(skipped)} series whose seasonal scale is below "
