@@ -88,9 +88,9 @@ def outcomes(pairs: CrossingPairs, incidents: Sequence[Incident], window_ns: int
         by_key.setdefault((incident.server_id, incident.metric), []).append(
             int(incident.at.as_unit("ns").value))
     out = np.zeros(len(pairs), dtype=bool)
-    keys = np.char.add(pairs.server_id.astype(str), np.char.add("\0", pairs.metric.astype(str)))
+    keys = np.char.add(pairs.server_id.astype(str), np.char.add("|", pairs.metric.astype(str)))
     for (server, metric), times in by_key.items():
-        rows = np.flatnonzero(keys == f"{server}\0{metric}")
+        rows = np.flatnonzero(keys == f"{server}|{metric}")
         if not len(rows):
             continue
         starts = np.sort(np.array(times, dtype=np.int64))
