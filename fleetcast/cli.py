@@ -220,7 +220,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                               ("--from", args.start), ("--to", args.end))
                      if value]
             if given:
-                raise ValueError(f"{', '.join(given)} need --format bitbrains")
+                raise ValueError(f"{', '.join(given)}: only with --format bitbrains")
         _check_alert_every(args.alert_every)
         vms = _vms(args.vms)
         start, end = _span(args)

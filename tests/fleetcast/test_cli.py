@@ -10,7 +10,7 @@ from fleetcast.stack import child_env, stack_children
 from schemas.topics import TOPICS
 
 SUBCOMMANDS = {"up", "broker", "produce", "process", "infer", "api", "ui", "scenario", "alerts",
-               "train", "evaluate", "replay"}
+               "train", "evaluate", "calibrate", "replay"}
 
 
 def test_every_documented_subcommand_exists():
@@ -18,7 +18,9 @@ def test_every_documented_subcommand_exists():
     for name in SUBCOMMANDS:
         assert parser.parse_args([name, *(["critical"] if name == "scenario" else []),
                                   *(["x.csv"] if name == "replay" else []),
-                                  *(["--out", "r"] if name == "evaluate" else [])]).command == name
+                                  *(["--out", "r"] if name == "evaluate" else []),
+                                  *(["--data", "x"] if name == "calibrate" else [])]
+                                 ).command == name
 
 
 def test_up_takes_the_documented_flags():
@@ -90,3 +92,38 @@ def test_children_get_the_parent_settings(monkeypatch):
     again = Settings()
     assert (again.kafka_bootstrap_servers, again.servers) == ("h:1", 7)
     assert again.api_token is not None and again.api_token.get_secret_value() == "s3cret"
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["evaluate", "--out", "r", "--data", "x.csv", "--alerts"], "--alerts: only with --format bitbrains"),
+    (["evaluate", "--out", "r", "--format", "bitbrains"], "needs --data PARQUET"),
+    (["evaluate", "--out", "r", "--format", "bitbrains", "--simulate", "2"],
+     "--simulate does not apply"),
+    (["evaluate", "--out", "r", "--format", "bitbrains", "--data", "/no/such.parquet"],
+     "no such file: /no/such.parquet"),
+    (["evaluate", "--out", "r", "--format", "bitbrains", "--data", "x", "--alert-every", "7"],
+     "--alert-every: 7 is not a positive multiple of 5"),
+    (["evaluate", "--out", "r", "--format", "bitbrains", "--data", "x", "--vms", "ten"],
+     "--vms: 'ten' is neither a count nor a list"),
+    (["evaluate", "--out", "r", "--format", "bitbrains", "--data", "x", "--from", "2013-08-05",
+      "--to", "2013-08-01"], "--from 2013-08-05 must come before --to 2013-08-01"),
+    (["evaluate", "--out", "r", "--format", "bitbrains", "--data", "x", "--to", "soon"],
+     "--to: 'soon' is not a date"),
+    (["calibrate", "--data", "/no/such.parquet"], "no such file"),
+    (["replay", "x.parquet", "--format", "bitbrains", "--metric", "cpu_pct"],
+     "--metric, --server and --scale apply to --format nab only"),
+    (["replay", "x.csv", "--vms", "3"], "--vms, --from and --to need --format bitbrains"),
+])
+def test_bitbrains_commands_refuse_bad_arguments_with_exit_2(capsys, argv, message):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_vms_is_a_count_or_a_list():
+    from fleetcast.cli import _vms
+
+    assert _vms("100") == 100
+    assert _vms("3,17") == [3, 17]
+    assert _vms("bbvm3,bbvm17") == [3, 17]
+    assert _vms("bbvm3") == [3]
+    assert _vms(None) is None
