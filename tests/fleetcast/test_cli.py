@@ -95,7 +95,8 @@ def test_children_get_the_parent_settings(monkeypatch):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["evaluate", "--out", "r", "--data", "x.csv", "--alerts"], "--alerts: only with --format bitbrains"),
+    (["evaluate", "--out", "r", "--data", "x.csv", "--alerts"],
+     "--alerts: only with --format bitbrains"),
     (["evaluate", "--out", "r", "--format", "bitbrains"], "needs --data PARQUET"),
     (["evaluate", "--out", "r", "--format", "bitbrains", "--simulate", "2"],
      "--simulate does not apply"),

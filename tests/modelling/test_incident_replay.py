@@ -60,8 +60,8 @@ def test_incidents_after_the_first_day_are_judged(evaluation) -> None:
 
 def lead(evaluation, rule: str, server: str) -> float | None:
     """The rule's lead on ``server``'s first judged incident, from its warned incidents."""
-    from modelling.incidents import warning_lead_min
     from modelling.incident_replay import product_states
+    from modelling.incidents import warning_lead_min
 
     incident = next(i for i in evaluation.incidents if i.server_id == server)
     states = product_states(evaluation.replay, "warning" if rule.endswith("warning")
