@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from core.settings import Settings
@@ -128,3 +131,25 @@ def test_vms_is_a_count_or_a_list():
     assert _vms("bbvm3,bbvm17") == [3, 17]
     assert _vms("bbvm3") == [3]
     assert _vms(None) is None
+
+
+JULY = Path(__file__).resolve().parents[2].parent / "shared/data/bitbrains/rnd-2013-07.parquet"
+
+
+@pytest.mark.skipif(not JULY.is_file(), reason=f"the Bitbrains trace is not at {JULY}")
+def test_calibrate_writes_the_model_folders_calibration(trained_model_dir, tmp_path, capsys):
+    import shutil
+
+    from inference_worker.breach import Calibration
+    from inference_worker.tft.artifacts import resolve
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_model_dir, model)
+    assert main(["calibrate", "--model", str(model), "--data", str(JULY), "--vms", "2",
+                 "--from", "2013-07-24", "--to", "2013-07-25T12:00", "--threads", "1"]) == 0
+    # Into the model folder itself (the one "latest" names, for a models directory).
+    saved = json.loads((resolve(model) / "calibration.json").read_text())
+    assert set(saved) == {"p_30m", "p_8h"}
+    for curve in saved.values():
+        Calibration.from_json(curve)  # valid knots: monotone, in [0, 1]
+    assert "pairs" in capsys.readouterr().out
