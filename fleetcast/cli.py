@@ -235,7 +235,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         report = run_evaluate_bitbrains(
             files=files, model_path=Path(args.model), out_dir=Path(args.out), vms=vms,
             start=start, end=end, stride=args.stride or 96, peers=not args.no_peers,
-            peer_budget_s=args.peer_budget, tft=not args.no_tft, alerts=args.alerts,
+            peer_budget_s=args.peer_budget, peer_series_budget_s=args.peer_series_budget,
+            tft=not args.no_tft, alerts=args.alerts,
             alert_every=args.alert_every, alert_forecaster=args.alert_forecaster,
         )
         print(report)
@@ -436,6 +437,9 @@ def _add_model_commands(
     evaluate.add_argument("--peer-budget", type=float, default=600.0, metavar="SECONDS",
                           help="bitbrains: fitting time for each peer; origins past it are "
                           "declined (default 600).")
+    evaluate.add_argument("--peer-series-budget", type=float, metavar="SECONDS",
+                          help="bitbrains: fitting time for each peer per series, to spread "
+                          "--peer-budget over all series (default: none).")
     evaluate.add_argument("--no-tft", action="store_true",
                           help="bitbrains: leave the model out of the accuracy backtest.")
     evaluate.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")

@@ -261,6 +261,7 @@ def run_evaluate_bitbrains(
     stride: int = 96,
     peers: bool = True,
     peer_budget_s: float | None = 600.0,
+    peer_series_budget_s: float | None = None,
     tft: bool = True,
     alerts: bool = False,
     alert_every: int = 30,
@@ -282,7 +283,7 @@ def run_evaluate_bitbrains(
     models += default_models()
     if peers:
         if statsforecast_available():
-            models += peer_models(peer_budget_s)
+            models += peer_models(peer_budget_s, peer_series_budget_s)
         else:
             log.warning("statsforecast is not installed: no AutoTheta/AutoETS peers")
     sections: dict[str, Any] = {}

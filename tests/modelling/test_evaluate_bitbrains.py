@@ -93,3 +93,21 @@ def test_a_peer_forecasts_until_its_budget_is_spent_then_declines() -> None:
     assert result.model_info["fake"].extra["declined"] == result.models["last_value"].n_forecasts
     with pytest.raises(ModelDeclined):
         spent(np.arange(10.0), 4)
+
+
+class SlowLibraryModel(FakeLibraryModel):
+    def forecast(self, **kwargs) -> dict[str, np.ndarray]:
+        import time
+
+        time.sleep(0.02)
+        return super().forecast(**kwargs)
+
+
+def test_a_per_series_budget_spreads_the_fits_over_every_series() -> None:
+    peer = StatsforecastModel("slow", SlowLibraryModel, label="slow", series_budget_s=0.01)
+    data = [series(name, np.arange(700.0)) for name in ("a", "b", "c")]
+    result = backtest(data, [LastValue(), peer], horizon=24, stride=48)
+    # One fit per series (the first origin; it spends the series' budget), the rest declined.
+    assert [r.origins for r in result.per_series if r.model == "slow"] == [1, 1, 1]
+    assert result.model_info["slow"].extra["declined_reasons"] == {
+        "series time budget spent": result.models["last_value"].n_forecasts - 3}
