@@ -199,7 +199,7 @@ def alert_sections(ev: incident_replay.AlertEvaluation, forecaster: Forecaster, 
     rate = ev.replay.windows / ev.replay.seconds if ev.replay.seconds else None
     cal = ev.calibration
     if ev.reliability:
-        plot_reliability(ev.reliability, out_dir / RELIABILITY_PLOT,  # type: ignore[arg-type]
+        plot_reliability(ev.reliability, out_dir / RELIABILITY_PLOT,
                          f"p_8h ({forecaster.version}), cpu and memory at 95")
     recurring = sum(i.recurring for i in ev.incidents)
     md = [
@@ -227,12 +227,12 @@ def alert_sections(ev: incident_replay.AlertEvaluation, forecaster: Forecaster, 
         f"incident level 95 (`inference_worker.breach`), "
         f"{'through the model folder calibration.json' if ev.calibrated else 'raw (the model has no calibration.json)'}"  # noqa: E501
         f", against \"an incident of that server and metric starts within 8 h\"; "
-        f"{cal.get('pairs_8h')} pairs, base rate {num(cal.get('base_rate_8h'), 4)}.",  # type: ignore[arg-type]
+        f"{cal.get('pairs_8h')} pairs, base rate {num(cal.get('base_rate_8h'), 4)}.",
         "",
         "| | Brier score |",
         "|---|---:|",
-        f"| p_8h | {num(cal.get('brier_8h'), 5)} |",  # type: ignore[arg-type]
-        f"| climatology (the base rate) | {num(cal.get('brier_climatology_8h'), 5)} |",  # type: ignore[arg-type]
+        f"| p_8h | {num(cal.get('brier_8h'), 5)} |",
+        f"| climatology (the base rate) | {num(cal.get('brier_climatology_8h'), 5)} |",
         "",
         *([f"![reliability of p_8h]({RELIABILITY_PLOT})", ""] if ev.reliability else []),
     ]
@@ -244,7 +244,7 @@ def alert_sections(ev: incident_replay.AlertEvaluation, forecaster: Forecaster, 
                          "incidents": len(ev.incidents), "windows": ev.replay.windows,
                          "seconds": ev.replay.seconds, "windows_per_s": rate,
                          "events": len(ev.replay.events)},
-        "calibration": dict(cal),
+        "calibration": {**cal, "calibrated": ev.calibrated},
     }
     return sections, "\n".join(md)
 

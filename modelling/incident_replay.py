@@ -30,6 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,9 +40,17 @@ from inference_worker.forecaster import Forecaster
 from modelling import anchors, incidents
 from modelling.alert_replay import ServerArrays, replay_windows, server_arrays
 from modelling.calibration import WINDOW_NS as CAL_WINDOW_NS
-from modelling.calibration import CrossingPairs, brier, climatology_brier, outcomes, reliability
+from modelling.calibration import (
+    CrossingPairs,
+    ReliabilityBin,
+    brier,
+    climatology_brier,
+    outcomes,
+    reliability,
+)
 from schemas.alert import AlertEvent
 from schemas.common import METRICS
+from schemas.forecast import MetricForecast
 from schemas.grid import CONTEXT_STEPS
 from schemas.severity import Severity, rank
 
@@ -75,21 +84,14 @@ class ChunkReplay:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, object]) -> ChunkReplay:
-        origin = data["origin_ns"]
-        ranks = data["open_rank"]
-        assert isinstance(origin, dict) and isinstance(ranks, dict)
-        events = data["events"]
-        assert isinstance(events, list)
-        pairs = data["pairs"]
-        assert isinstance(pairs, dict)
+    def from_json(cls, data: Mapping[str, Any]) -> ChunkReplay:
         return cls(
-            events=[AlertEvent.model_validate(e) for e in events],
-            origin_ns={s: np.array(v, dtype=np.int64) for s, v in origin.items()},
-            open_rank={s: np.array(v, dtype=np.int64) for s, v in ranks.items()},
-            pairs=CrossingPairs.from_json(pairs),
-            windows=int(data.get("windows", 0)),  # type: ignore[call-overload]
-            seconds=float(data.get("seconds", 0.0)),  # type: ignore[arg-type]
+            events=[AlertEvent.model_validate(e) for e in data["events"]],
+            origin_ns={s: np.array(v, dtype=np.int64) for s, v in data["origin_ns"].items()},
+            open_rank={s: np.array(v, dtype=np.int64) for s, v in data["open_rank"].items()},
+            pairs=CrossingPairs.from_json(data["pairs"]),
+            windows=int(data.get("windows", 0)),
+            seconds=float(data.get("seconds", 0.0)),
         )
 
 
@@ -104,7 +106,7 @@ def origins_of(arrays: Mapping[str, ServerArrays], every_min: int) -> dict[str, 
 
 
 def _batch_pairs(
-    scored_servers: Sequence[str], quantiles: Sequence[Mapping[str, object]], at_ns: int,
+    scored_servers: Sequence[str], quantiles: Sequence[Mapping[str, MetricForecast]], at_ns: int,
     level: float,
 ) -> CrossingPairs:
     """Raw crossing scores at ``level`` of every incident metric forecast in one batch."""
@@ -116,7 +118,7 @@ def _batch_pairs(
                 continue
             servers.append(server)
             metrics.append(metric)
-            rows.append([forecast.p10, forecast.p50, forecast.p90])  # type: ignore[attr-defined]
+            rows.append([forecast.p10, forecast.p50, forecast.p90])
     if not rows:
         return CrossingPairs.empty()
     q = np.asarray(rows, dtype=np.float64)  # (n, 3, horizon)
@@ -244,8 +246,8 @@ class AlertEvaluation:
     servers: int
     every_min: int
     replay: ChunkReplay
-    calibration: dict[str, object] = field(default_factory=dict)
-    reliability: list[object] = field(default_factory=list)
+    calibration: dict[str, float | None] = field(default_factory=dict)
+    reliability: list[ReliabilityBin] = field(default_factory=list)
     calibrated: bool = False
 
 
@@ -310,8 +312,7 @@ def evaluate_alerts(
         calibration={"brier_8h": brier(probability, outcome),
                      "brier_climatology_8h": climatology_brier(outcome),
                      "pairs_8h": len(outcome),
-                     "base_rate_8h": float(outcome.mean()) if len(outcome) else None,
-                     "calibrated": "p_8h" in cal},
+                     "base_rate_8h": float(outcome.mean()) if len(outcome) else None},
         reliability=list(reliability(probability, outcome)),
         calibrated="p_8h" in cal,
     )
