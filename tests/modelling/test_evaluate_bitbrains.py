@@ -111,3 +111,19 @@ def test_a_per_series_budget_spreads_the_fits_over_every_series() -> None:
     assert [r.origins for r in result.per_series if r.model == "slow"] == [1, 1, 1]
     assert result.model_info["slow"].extra["declined_reasons"] == {
         "series time budget spent": result.models["last_value"].n_forecasts - 3}
+
+
+def test_autotheta_from_statsforecast_forecasts_a_daily_pattern() -> None:
+    pytest.importorskip("statsforecast.models", reason="statsforecast is not installed")
+    from modelling.peers import peer_models
+
+    theta = next(m for m in peer_models(None) if m.name == "autotheta")
+    # A week (its fit window): with 3 days statsforecast's seasonality test finds no season.
+    steps = np.arange(7 * 288)
+    noise = np.random.default_rng(1).normal(size=len(steps))
+    daily = 50 + 20 * np.sin(2 * np.pi * steps / 288) + noise
+    out = theta(daily, 96)
+    assert out.shape == (3, 96) and np.isfinite(out).all()
+    assert (out[0] <= out[1]).all() and (out[1] <= out[2]).all()
+    truth = 50 + 20 * np.sin(2 * np.pi * np.arange(7 * 288, 7 * 288 + 96) / 288)
+    assert np.abs(out[1] - truth).mean() < 2.0  # it found the season
