@@ -153,3 +153,26 @@ def test_calibrate_writes_the_model_folders_calibration(trained_model_dir, tmp_p
     for curve in saved.values():
         Calibration.from_json(curve)  # valid knots: monotone, in [0, 1]
     assert "pairs" in capsys.readouterr().out
+
+
+AUGUST = JULY.with_name("rnd-2013-08.parquet")
+
+
+@pytest.mark.broker
+@pytest.mark.skipif(not AUGUST.is_file(), reason=f"the Bitbrains trace is not at {AUGUST}")
+def test_replay_bitbrains_publishes_a_vms_steps_as_metric_events(
+        make_settings, read_topic, monkeypatch):
+    from schemas.metric_event import MetricEvent
+
+    settings = make_settings()
+    monkeypatch.setattr("fleetcast.cli._settings", lambda **_: settings)
+    assert main(["replay", str(AUGUST), "--format", "bitbrains", "--vms", "bbvm1",
+                 "--from", "2013-08-01T00:00", "--to", "2013-08-01T01:00"]) == 0
+    metrics = read_topic(settings, settings.topic_metrics)
+    seen = metrics.wait_for(lambda messages: len(messages) >= 12, 20.0)
+    metrics.poll(1.0)  # and nothing more
+    events = [MetricEvent.model_validate_json(m.value() or b"") for m in seen]
+    assert len(events) == 12 and {m.key() for m in seen} == {b"bbvm1"}
+    # One event per 5-minute step, on the clock, with the trace's four metrics only.
+    assert [e.timestamp.minute for e in events] == list(range(0, 60, 5))
+    assert all(e.cpu_pct is not None and e.disk_pct is None for e in events)
