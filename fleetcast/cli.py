@@ -190,18 +190,98 @@ def _metric_weights(items: Sequence[str]) -> dict[str, float]:
     return weights
 
 
+def _vms(text: str | None) -> int | list[int] | None:
+    """``--vms``: a count ("100": the lowest 100 VM ids) or a list ("3,17" or "bbvm3,bbvm17")."""
+    if text is None:
+        return None
+    parts = [p.strip().removeprefix("bbvm") for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--vms: {text!r} is neither a count nor a list of VM ids "
+                         "(e.g. 100, or 3,17, or bbvm3,bbvm17)")
+    if len(parts) == 1 and "," not in text and not text.strip().startswith("bbvm"):
+        if int(parts[0]) < 1:
+            raise ValueError("--vms: the count must be at least 1")
+        return int(parts[0])
+    return [int(p) for p in parts]
+
+
+def _span(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """``--from``/``--to`` as ISO strings (naive: UTC), checked for order."""
+    import pandas as pd
+
+    bounds: list[pd.Timestamp | None] = []
+    for flag, value in (("--from", args.start), ("--to", args.end)):
+        if value is None:
+            bounds.append(None)
+            continue
+        try:
+            bounds.append(pd.Timestamp(value))
+        except ValueError:
+            raise ValueError(f"{flag}: {value!r} is not a date or date-time") from None
+    if bounds[0] is not None and bounds[1] is not None and not bounds[0] < bounds[1]:
+        raise ValueError(f"--from {args.start} must come before --to {args.end}")
+    return args.start, args.end
+
+
+def _check_alert_every(minutes: int) -> int:
+    if minutes <= 0 or minutes % 5:
+        raise ValueError(f"--alert-every: {minutes} is not a positive multiple of 5 minutes")
+    return minutes
+
+
+def _bitbrains_files(args: argparse.Namespace, command: str) -> list[Path]:
+    if args.simulate:
+        raise ValueError("--format bitbrains reads --data files; --simulate does not apply")
+    if not args.data:
+        raise ValueError("--format bitbrains needs --data PARQUET [PARQUET ...]")
+    files = [Path(f) for f in args.data]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        raise ValueError(f"--data: no such file: {', '.join(missing)}")
+    return files
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from inference_worker.device import cpu_threads
+
+    bitbrains = args.format == "bitbrains"
+    try:
+        if not bitbrains:
+            given = [flag for flag, value in (("--alerts", args.alerts), ("--vms", args.vms),
+                                              ("--from", args.start), ("--to", args.end))
+                     if value]
+            if given:
+                raise ValueError(f"{', '.join(given)}: only with --format bitbrains")
+        _check_alert_every(args.alert_every)
+        vms = _vms(args.vms)
+        start, end = _span(args)
+        files = _bitbrains_files(args, "evaluate") if bitbrains else []
+    except ValueError as exc:
+        print(f"fleetcast evaluate: {exc}", file=sys.stderr)
+        return 2
+    cpu_threads(args.threads)
+    if bitbrains:
+        from modelling.evaluate import run_evaluate_bitbrains
+
+        report = run_evaluate_bitbrains(
+            files=files, model_path=Path(args.model), out_dir=Path(args.out), vms=vms,
+            start=start, end=end, stride=args.stride or 96, peers=not args.no_peers,
+            peer_budget_s=args.peer_budget, peer_series_budget_s=args.peer_series_budget,
+            tft=not args.no_tft, alerts=args.alerts,
+            alert_every=args.alert_every, alert_forecaster=args.alert_forecaster,
+        )
+        print(report)
+        return 0
     from modelling.evaluate import run_evaluate
     from modelling.training import TrainingConfig
 
-    cpu_threads(args.threads)
     files = _data_files(args, missing="fleetcast evaluate: give --data FILES or --simulate DAYS")
     if not files:
         return 2
     report = run_evaluate(
         files=files, fmt=args.format, metric=args.metric,
         model_path=Path(args.model), fit=args.fit, out_dir=Path(args.out),
+        stride=args.stride or 48,
         training=TrainingConfig(max_epochs=args.max_epochs,
                                 limit_train_batches=args.batches_per_epoch),
         alert_days=args.alert_days, alert_servers=args.alert_servers,
@@ -210,13 +290,55 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit the model folder's calibration.json on a hold-out of real VMs."""
+    try:
+        _check_alert_every(args.alert_every)
+        vms = _vms(args.vms)
+        start, end = _span(args)
+        args.simulate = None
+        files = _bitbrains_files(args, "calibrate")
+    except ValueError as exc:
+        print(f"fleetcast calibrate: {exc}", file=sys.stderr)
+        return 2
+    from inference_worker.device import cpu_threads
+    from inference_worker.tft import artifacts
+    from inference_worker.tft.predict import TFTForecaster
+    from modelling.bitbrains import load_bitbrains
+    from modelling.calibration import fit_calibration, save_calibration
+    from modelling.evaluate import select_vms
+    from modelling.incident_replay import collect_pairs
+
+    cpu_threads(args.threads)
+    wide = load_bitbrains(files, vms=select_vms(files, vms), start=start, end=end)
+    forecaster = TFTForecaster(artifacts.load(Path(args.model)))
+    pairs, found = collect_pairs(wide, forecaster, args.alert_every)
+    path = save_calibration(fit_calibration(pairs, found), Path(args.model))
+    print(f"{path}: fitted on {len(pairs)} pairs, {len(found)} incidents")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
-    from producers.replay import check_speed, load_events, run_replay
+    from producers.replay import check_speed, load_events, plan_from_wide, run_replay
 
     try:
         check_speed(args.speed)
-        plan = load_events(args.files, fmt=args.format, metric=args.metric,
-                           server=args.server, scale=args.scale)
+        if args.format == "bitbrains":
+            if args.metric or args.server or args.scale != 1.0:
+                raise ValueError("--metric, --server and --scale apply to --format nab only")
+            from modelling.bitbrains import load_bitbrains
+            from modelling.evaluate import select_vms
+
+            files = [Path(f) for f in args.files]
+            start, end = _span(args)
+            wide = load_bitbrains(files, vms=select_vms(files, _vms(args.vms)),
+                                  start=start, end=end)
+            plan = plan_from_wide(wide, source=", ".join(str(f) for f in files))
+        else:
+            if args.vms or args.start or args.end:
+                raise ValueError("--vms, --from and --to need --format bitbrains")
+            plan = load_events(args.files, fmt=args.format, metric=args.metric,
+                               server=args.server, scale=args.scale)
     except (ValueError, OSError) as exc:
         print(f"fleetcast replay: {exc}", file=sys.stderr)
         return 2
@@ -280,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     alerts.add_argument("--attempts", type=int, default=5,
                         help="--forward: tries per event before it is dead-lettered (default 5).")
     _add_model_commands(add)
+    _add_calibrate_and_replay(add)
     add_bench_command(sub)
     return parser
 
@@ -357,25 +480,67 @@ def _add_evaluate_and_replay(
     evaluate.add_argument("--seed", type=int, default=101,
                           help="--simulate: seed (training uses 7 by default).")
     evaluate.add_argument("--data-dir", default="data", help="Where simulated data is written.")
-    evaluate.add_argument("--format", choices=("wide", "nab"), default="wide")
+    evaluate.add_argument("--format", choices=("wide", "nab", "bitbrains"), default="wide",
+                          help="bitbrains: Parquet files shaped like the Bitbrains trace "
+                          "(servers bbvm<n>).")
     evaluate.add_argument("--metric", help="nab: the metric label (default: from file names).")
     evaluate.add_argument("--model", default="models/latest", help="The model to evaluate.")
     evaluate.add_argument("--fit", action="store_true",
                           help="Train a TFT on the first 70%% of each series first.")
     evaluate.add_argument("--out", required=True, help="Report directory.")
+    evaluate.add_argument("--stride", type=int,
+                          help="Steps between forecast origins (default: 96 for bitbrains, "
+                          "else 48).")
     evaluate.add_argument("--max-epochs", type=int, default=8, help="--fit: epochs.")
     evaluate.add_argument("--batches-per-epoch", type=int, default=80, help="--fit: batches.")
     evaluate.add_argument("--alert-days", type=float, default=0.0,
                           help="Also judge alerts on this many held-out simulated days.")
     evaluate.add_argument("--alert-servers", type=int, default=20)
+    _add_bitbrains_selection(evaluate)
+    evaluate.add_argument("--alerts", action="store_true",
+                          help="bitbrains: also replay the product's alerts on the real "
+                          "incidents beside the anchor rules, score the 8 h probability's "
+                          "calibration and write alerts.jsonl.")
+    evaluate.add_argument("--alert-every", type=int, default=30, metavar="MIN",
+                          help="--alerts: minutes between origins (a multiple of 5, default 30).")
+    evaluate.add_argument("--alert-forecaster", choices=("model", "baseline"), default="model",
+                          help="--alerts: the product's forecaster: the --model (default) or "
+                          "the seasonal-naive-trend baseline.")
+    evaluate.add_argument("--no-peers", action="store_true",
+                          help="bitbrains: leave out statsforecast's AutoTheta and AutoETS.")
+    evaluate.add_argument("--peer-budget", type=float, default=600.0, metavar="SECONDS",
+                          help="bitbrains: fitting time for each peer; origins past it are "
+                          "declined (default 600).")
+    evaluate.add_argument("--peer-series-budget", type=float, metavar="SECONDS",
+                          help="bitbrains: fitting time for each peer per series, to spread "
+                          "--peer-budget over all series (default: none).")
+    evaluate.add_argument("--no-tft", action="store_true",
+                          help="bitbrains: leave the model out of the accuracy backtest.")
     evaluate.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
+
+
+def _add_calibrate_and_replay(
+    add: Callable[[str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser],
+) -> None:
+    """calibrate and replay: the commands that read recorded real data."""
+    calibrate = add("calibrate", cmd_calibrate,
+                    "Fit MODEL/calibration.json (p_30m, p_8h) on a hold-out of Bitbrains VMs.")
+    calibrate.add_argument("--model", default="models/latest", help="The model folder.")
+    calibrate.add_argument("--data", nargs="+", metavar="PARQUET", required=True,
+                           help="Bitbrains Parquet files the model was not trained on.")
+    _add_bitbrains_selection(calibrate)
+    calibrate.add_argument("--alert-every", type=int, default=30, metavar="MIN",
+                           help="Minutes between origins (a multiple of 5, default 30).")
+    calibrate.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
     replay = add("replay", cmd_replay,
                  "Replay recorded metrics (CSV or Parquet files) onto fleetcast.metrics.")
     replay.add_argument("files", nargs="+", metavar="FILES",
                         help="CSV (.csv) or Parquet (.parquet, .pq) files, merged in time order.")
-    replay.add_argument("--format", choices=("wide", "nab"), default="wide",
+    replay.add_argument("--format", choices=("wide", "nab", "bitbrains"), default="wide",
                         help="wide: MetricEvent columns (server_id, timestamp, metrics); "
-                        "nab: timestamp,value with --metric and --server (default wide).")
+                        "nab: timestamp,value with --metric and --server; bitbrains: the "
+                        "Bitbrains trace's Parquet, servers bbvm<n> (default wide).")
+    _add_bitbrains_selection(replay)
     replay.add_argument("--metric", help="nab: the metric the values are (cpu_pct, ...).")
     replay.add_argument("--server", help="nab: the server id the values belong to.")
     replay.add_argument("--scale", type=float, default=1.0,
@@ -383,6 +548,15 @@ def _add_evaluate_and_replay(
     replay.add_argument("--speed", type=float, default=None,
                         help="Simulated seconds per real second, paced by event time "
                         "(default: as fast as possible).")
+
+
+def _add_bitbrains_selection(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--vms", help="bitbrains: a count (the lowest N VM ids) or a list "
+                         "(3,17 or bbvm3,bbvm17); default all.")
+    command.add_argument("--from", dest="start", metavar="TIME",
+                         help="bitbrains: first sample time (inclusive; naive is UTC).")
+    command.add_argument("--to", dest="end", metavar="TIME",
+                         help="bitbrains: end time (exclusive).")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,23 +20,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from inference_worker.alerts import AlertTracker
-from inference_worker.batch_scoring import score_batch
 from inference_worker.forecaster import Forecaster
+from modelling.alert_replay import (
+    count_windows,
+    every_step,
+    replay_windows,
+    server_arrays,
+    window_at,
+)
 from schemas.alert import AlertEvent
 from schemas.common import METRICS
-from schemas.context_window import ContextWindow
 from schemas.grid import CONTEXT_STEPS
 from schemas.profiles import profile_for
 from schemas.severity import rank
 from schemas.thresholds import thresholds_for
 
 STEP = timedelta(minutes=5)
+__all__ = ["find_incidents", "judge", "replay_alerts", "server_arrays", "window_at"]
 WARN_WINDOW = timedelta(hours=8)
 QUIET_BEFORE = timedelta(hours=1)
 
@@ -70,16 +75,6 @@ class AlertQuality:
         return 100.0 * opened / self.server_days if self.server_days else 0.0
 
 
-def server_arrays(wide: pd.DataFrame) -> dict[str, tuple[pd.DatetimeIndex, np.ndarray]]:
-    """Per server, its 5-minute step starts and a (steps, metrics) array."""
-    out = {}
-    for server_id, rows in wide.groupby("server_id", sort=True):
-        ordered = rows.sort_values("timestamp")
-        stamps = pd.DatetimeIndex(pd.to_datetime(ordered["timestamp"], utc=True))
-        out[str(server_id)] = (stamps, ordered[list(METRICS)].to_numpy(np.float64))
-    return out
-
-
 def find_incidents(wide: pd.DataFrame) -> list[Incident]:
     incidents = []
     quiet_steps = int(QUIET_BEFORE / STEP)
@@ -101,59 +96,18 @@ def replay_alerts(
     stride: int = 2,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[AlertEvent]:
-    """The alert events the worker would have published, replaying ``wide`` window by window."""
-    tracker = AlertTracker()
+    """The alert events the worker would have published, replaying ``wide`` window by window
+    (every ``stride`` steps once a server has the forecaster's minimum context)."""
     arrays = server_arrays(wide)
-    pending: list[ContextWindow] = []
+    last_steps = every_step(arrays, forecaster.min_context_steps, stride)
+    total, done = count_windows(last_steps), 0
     alerts: list[AlertEvent] = []
-    total = sum((len(s) - forecaster.min_context_steps) // stride for s, _ in arrays.values())
-    done = 0
-
-    def flush() -> None:
-        nonlocal done
-        if pending:
-            issued = pending[-1].end
-            alerts.extend(
-                s.alert
-                for s in score_batch(forecaster, pending, tracker, issued)
-                if s.alert is not None
-            )
-            done += len(pending)
-            pending.clear()
-            if progress:
-                progress(done, total)
-
-    # Time-major, one batch per step as the stream would deliver them, so that every
-    # alert of a batch is issued at that step's end.
-    length = max(len(s) for s, _ in arrays.values())
-    for t in range(forecaster.min_context_steps, length, stride):
-        for server_id, (stamps, values) in arrays.items():
-            if t < len(stamps):
-                pending.append(window_at(server_id, stamps, values, t, context_steps))
-        flush()
+    for batch in replay_windows(arrays, forecaster, last_steps, context_steps=context_steps):
+        alerts.extend(s.alert for s in batch.scored if s.alert is not None)
+        done += len(batch.scored)
+        if progress:
+            progress(done, total)
     return alerts
-
-
-def window_at(
-    server_id: str, stamps: pd.DatetimeIndex, values: np.ndarray, t: int, steps: int
-) -> ContextWindow:
-    """The window a stream processor publishes when step ``t`` closes."""
-    first = max(0, t - steps + 1)
-    block = values[first : t + 1]
-    pad = steps - len(block)
-    series: dict[str, list[float | None]] = {}
-    for m, name in enumerate(METRICS):
-        observed: list[float | None] = [float(v) if np.isfinite(v) else None for v in block[:, m]]
-        gaps: list[float | None] = [None] * pad
-        series[name] = gaps + observed
-    return ContextWindow(
-        server_id=server_id,
-        profile=profile_for(server_id),
-        end=(stamps[t] + STEP).to_pydatetime().astimezone(UTC),
-        steps=steps,
-        values=series,
-        counts=[0] * pad + [5] * len(block),
-    )
 
 
 def judge(

@@ -12,6 +12,10 @@ per-metric breakdown averages over the series of that metric only. Coverage is `
 models without quantiles; their pinball loss treats the median as every quantile (a point
 forecast is a degenerate distribution), so it is half their MASE.
 
+A model may decline an origin by raising ``ModelDeclined`` (a library model past its time
+budget): that origin is not scored for that model only, and the model reports how many it
+declined in its ``stats()``.
+
 Origins with no observed value in the history or in the actual window are skipped (counted
 in ``BacktestResult.skipped_origins``). A model that returns the wrong shape or a non-finite
 p50 (or non-finite p10/p90 while claiming quantiles) makes the backtest raise: an evaluation
@@ -34,6 +38,10 @@ from modelling.metrics import coverage, mase, pinball, seasonal_scale
 from schemas.grid import HORIZON_STEPS, STEPS_PER_DAY
 
 QUANTILE_LEVELS = (0.1, 0.5, 0.9)
+
+
+class ModelDeclined(Exception):  # noqa: N818 (a decision, not an error)
+    """Raised by a model that will not forecast this origin (e.g. out of its time budget)."""
 
 
 @dataclass
@@ -237,7 +245,10 @@ def backtest(
             forecasts = {}
             for model in models:
                 t0 = time.perf_counter()
-                out = call_model(model, history, horizon, s.timestamps[:origin], s)
+                try:
+                    out = call_model(model, history, horizon, s.timestamps[:origin], s)
+                except ModelDeclined:
+                    continue
                 took = time.perf_counter() - t0
                 info[model.name].seconds += took
                 info[model.name].max_seconds = max(info[model.name].max_seconds, took)

@@ -5,6 +5,15 @@
 label), ``series`` (per series and model), ``model_info`` (calls, seconds, fallbacks),
 ``settings``, ``skipped_origins``, ``backtest_seconds`` and ``title``. Non-finite numbers are
 written as null so the file is strict JSON.
+
+Each ``models.<name>`` also holds ``mase_median`` (the median over series of the per-series
+MASE) and ``per_metric.<metric>.{mase_median, coverage_p10_p90}`` (coverage: the mean over
+that metric's series, as the top-level figure). Medians leave out the series whose seasonal
+scale is negligible (``NEGLIGIBLE_SCALE``: e.g. network traffic that is zero all through the
+training part): any error on them divided by a scale of ~0 gives a MASE in the millions,
+which says nothing about the model. They are counted in ``negligible_scale_series`` and stay
+in the means, which is why the means are not the figures to read. Sections added by the
+caller (alert quality, calibration) are merged in as top-level keys.
 """
 
 from __future__ import annotations
@@ -21,6 +30,8 @@ import numpy as np
 from modelling.backtest import BacktestResult, ExampleForecast, Scores
 
 PLOTS_DIR = "plots"
+#: Below this seasonal scale a series is left out of the medians (see the module docstring).
+NEGLIGIBLE_SCALE = 1e-6
 
 
 def _num(x: float | None, digits: int = 6) -> float | None:
@@ -45,10 +56,49 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def report_dict(result: BacktestResult, title: str = "") -> dict[str, Any]:
-    """The content of ``report.json``."""
+def _median(values: Sequence[float]) -> float | None:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return float(np.median(finite)) if finite else None
+
+
+def mase_medians(result: BacktestResult) -> dict[str, dict[str | None, float | None]]:
+    """Per model, the median per-series MASE overall (key None) and per metric, leaving out
+    series of negligible scale."""
+    rows = [r for r in result.per_series if r.scale > NEGLIGIBLE_SCALE]
+    out: dict[str, dict[str | None, float | None]] = {}
+    for name in result.models:
+        mine = [r for r in rows if r.model == name]
+        out[name] = {None: _median([r.scores.mase for r in mine])}
+        for metric in result.per_metric:
+            out[name][metric] = _median([r.scores.mase for r in mine if r.metric == metric])
+    return out
+
+
+def negligible_scale_series(result: BacktestResult) -> list[str]:
+    return sorted({f"{r.series}/{r.metric}" for r in result.per_series
+                   if r.scale <= NEGLIGIBLE_SCALE})
+
+
+def _model_json(result: BacktestResult, name: str,
+                medians: Mapping[str, Mapping[str | None, float | None]]) -> dict[str, Any]:
     return {
-        "models": {name: _scores_json(s) for name, s in result.models.items()},
+        **_scores_json(result.models[name]),
+        "mase_median": _num(medians[name][None]),
+        "per_metric": {
+            metric: {"mase_median": _num(medians[name][metric]),
+                     "coverage_p10_p90": _num(by_model[name].coverage)}
+            for metric, by_model in result.per_metric.items()
+        },
+    }
+
+
+def report_dict(result: BacktestResult, title: str = "",
+                sections: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The content of ``report.json``; ``sections`` are added as top-level keys."""
+    medians = mase_medians(result)
+    return {
+        "models": {name: _model_json(result, name, medians) for name in result.models},
+        "negligible_scale_series": negligible_scale_series(result),
         "per_metric": {
             metric: {name: _scores_json(s) for name, s in by_model.items()}
             for metric, by_model in result.per_metric.items()
@@ -79,6 +129,7 @@ def report_dict(result: BacktestResult, title: str = "") -> dict[str, Any]:
         "skipped_origins": result.skipped_origins,
         "backtest_seconds": _num(result.seconds, 3),
         "title": title,
+        **_jsonable(dict(sections or {})),
     }
 
 
@@ -91,7 +142,9 @@ def _fmt(x: float | None, digits: int = 3) -> str:
 
 
 def _scores_table(scores: Mapping[str, Scores], info: BacktestResult | None = None) -> list[str]:
-    finite = [s.mase for s in scores.values() if math.isfinite(s.mase)]
+    # A model scored on fewer forecasts than the others (it declined origins) is not "best".
+    most = max((s.n_forecasts for s in scores.values()), default=0)
+    finite = [s.mase for s in scores.values() if math.isfinite(s.mase) and s.n_forecasts == most]
     best = min(finite) if finite else None
     header = "| model | MASE | scaled pinball | coverage p10-p90 | series | forecasts |"
     rule = "|---|---:|---:|---:|---:|---:|"
@@ -112,6 +165,38 @@ def _scores_table(scores: Mapping[str, Scores], info: BacktestResult | None = No
         if info is not None:
             row += f" {_fmt(info.model_info[name].seconds_per_call, 4)} |"
         lines.append(row)
+    return lines
+
+
+def _median_table(result: BacktestResult) -> list[str]:
+    """Median MASE per metric and mean coverage per metric, one row per model."""
+    medians = mase_medians(result)
+    metrics = list(result.per_metric)
+    lines = [
+        "| model | MASE median | " + " | ".join(f"MASE {m}" for m in metrics) + " | "
+        + " | ".join(f"coverage {m}" for m in metrics) + " |",
+        "|---|---:|" + "---:|" * (2 * len(metrics)),
+    ]
+    for name in sorted(result.models, key=lambda n: _sort_key(medians[n][None] or math.inf)):
+        lines.append(
+            f"| {name} | {_fmt(medians[name][None])} | "
+            + " | ".join(_fmt(medians[name][m]) for m in metrics) + " | "
+            + " | ".join(_fmt(result.per_metric[m][name].coverage) for m in metrics) + " |"
+        )
+    skipped = negligible_scale_series(result)
+    most = max((s.n_forecasts for s in result.models.values()), default=0)
+    partial = [f"{name} ({s.n_forecasts} of {most} forecasts)"
+               for name, s in result.models.items() if s.n_forecasts < most]
+    if partial:
+        lines += ["", "Scored on fewer origins than the others (declined the rest, see "
+                  f"\"What each model is\"): {', '.join(partial)}; not comparable as they are."]
+    lines += [
+        "",
+        f"Medians leave out {len(skipped)} series whose seasonal scale is below "
+        f"{NEGLIGIBLE_SCALE:g} (flat or zero in their training part; their MASE is error / ~0)"
+        + (f": {', '.join(skipped[:20])}{' ...' if len(skipped) > 20 else ''}." if skipped
+           else "."),
+    ]
     return lines
 
 
@@ -192,13 +277,15 @@ def write_report(
     title: str,
     model_notes: Mapping[str, str],
     extra_sections: Sequence[str] = (),
+    extra_json: Mapping[str, Any] | None = None,
     max_plots: int = 6,
 ) -> Path:
     """Write ``report.json``, ``report.md`` and ``plots/*.png`` into ``out_dir``; returns the
     path of ``report.md``. ``extra_sections`` are Markdown blocks appended as they are."""
     out = Path(out_dir)
     (out / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
-    (out / "report.json").write_text(json.dumps(report_dict(result, title), indent=2) + "\n")
+    content = report_dict(result, title, extra_json)
+    (out / "report.json").write_text(json.dumps(content, indent=2) + "\n")
 
     st = result.settings
     md = [
@@ -219,6 +306,10 @@ def write_report(
         *_scores_table(result.models, result),
         "",
         "Best MASE in bold. Figures are averaged over series (each series weighs the same).",
+        "",
+        "## Medians over series",
+        "",
+        *_median_table(result),
         "",
         "## Per metric",
         "",

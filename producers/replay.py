@@ -43,6 +43,16 @@ processor refuses events more than ``max_event_skew_days`` (400) from now (and m
 replaying old recordings such as NAB's (2013-2015) through it needs
 ``FLEETCAST_MAX_EVENT_SKEW_DAYS`` raised for the processor.
 
+A frame already on the 5-minute grid (e.g. the Bitbrains trace, which the
+CLI loads with ``modelling.bitbrains`` and hands over: this layer does not
+import modelling) becomes a plan with ``plan_from_wide``: one event per row
+and step start, NaN cells left out, a row with no value at all skipped (no
+reading then). Values outside a metric's physical bounds are clipped to them
+and counted (``ReplayPlan.clipped``): Bitbrains records CPU against
+provisioned capacity, up to 154.6 %; the event contract stops at 100, and
+clipping keeps the saturation (dropping the row would also drop the memory
+reading and hide the incident).
+
 The plan holds every event in memory (sorting needs them all): fine for
 recordings of a few million rows, not for more.
 """
@@ -71,7 +81,7 @@ from core.kafka import dead_letter, ensure_topics, make_producer
 from core.runtime import stop_on_signals
 from core.settings import Settings
 from producers.backpressure import produce_patiently
-from schemas.common import METRICS, ServerId, describe_validation_error
+from schemas.common import METRIC_BOUNDS, METRICS, ServerId, describe_validation_error
 from schemas.metric_event import MetricEvent
 
 log = logging.getLogger(__name__)
@@ -129,6 +139,8 @@ class ReplayPlan:
     events: tuple[MetricEvent, ...]
     rejects: tuple[RejectedRow, ...]
     files: tuple[str, ...]
+    #: Values clipped to their metric's bounds (``plan_from_wide`` only).
+    clipped: int = 0
 
 
 @dataclass(frozen=True)
@@ -241,6 +253,36 @@ def load_events(
              len(events), len(rejects), len(paths))
     return ReplayPlan(events=tuple(events), rejects=tuple(rejects),
                       files=tuple(str(p) for p in paths))
+
+
+def plan_from_wide(wide: Any, source: str) -> ReplayPlan:
+    """A plan from a wide frame (``server_id``, ``timestamp``, metric columns; NaN: none).
+
+    ``wide`` is a pandas DataFrame; ``source`` names where it came from (logged and kept
+    in ``files``). See the module docstring for empty rows and clipping.
+    """
+    import numpy as np
+    import pandas as pd
+
+    columns = [name for name in METRICS if name in wide.columns]
+    if not columns:
+        raise ValueError(f"{source}: no metric columns (expected some of {', '.join(METRICS)})")
+    values = wide[columns].to_numpy(np.float64)
+    bounds = np.array([METRIC_BOUNDS[name] for name in columns])
+    finite = np.isfinite(values)
+    clipped_values = np.clip(values, bounds[:, 0], bounds[:, 1])
+    clipped = int((finite & (clipped_values != values)).sum())
+    stamps = pd.to_datetime(wide["timestamp"], utc=True).dt.to_pydatetime()
+    servers = wide["server_id"].astype(str).to_numpy()
+    events = []
+    for row in np.flatnonzero(finite.any(axis=1)):
+        fields = {name: float(clipped_values[row, c])
+                  for c, name in enumerate(columns) if finite[row, c]}
+        events.append(MetricEvent(server_id=servers[row], timestamp=stamps[row], **fields))
+    events.sort(key=lambda event: event.timestamp)
+    log.info("%s: %d events from %d rows, %d values clipped to their bounds",
+             source, len(events), len(wide), clipped)
+    return ReplayPlan(events=tuple(events), rejects=(), files=(source,), clipped=clipped)
 
 
 def _reader_for(path: Path) -> Callable[[Path, Format], Iterator[_Row]]:

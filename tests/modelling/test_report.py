@@ -47,7 +47,7 @@ def test_report_json_shape_markdown_and_plots(tmp_path: Path) -> None:
     report = strict_json((tmp_path / "out" / "report.json").read_text())
     assert set(report["models"]) == {m.name for m in models}
     for name, scores in report["models"].items():
-        assert set(scores) == {"mase", "pinball", "coverage_p10_p90"}
+        assert set(scores) == {"mase", "pinball", "coverage_p10_p90", "mase_median", "per_metric"}
         assert isinstance(scores["mase"], float) and isinstance(scores["pinball"], float)
         if name == "ets_statsmodels":
             assert 0.0 <= scores["coverage_p10_p90"] <= 1.0

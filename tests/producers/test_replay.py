@@ -294,3 +294,25 @@ def test_parquet_rejects_carry_the_row_as_json(tmp_path: Path) -> None:
     assert json.loads(reject.raw.replace(b"NaN", b"null")) == {
         "timestamp": "2014-02-14 14:27:00", "value": None,
     }
+
+
+def test_a_wide_frame_becomes_a_plan_with_bounds_clipped_and_empty_rows_skipped():
+    import numpy as np
+    import pandas as pd
+
+    from producers.replay import plan_from_wide
+
+    stamps = pd.date_range("2013-08-01 00:00", periods=3, freq="5min", tz="UTC")
+    wide = pd.DataFrame({
+        "server_id": ["bbvm7"] * 3,
+        "timestamp": stamps[::-1],  # out of order: the plan is in time order
+        "cpu_pct": [154.6, np.nan, 40.0],  # Bitbrains CPU can overrun its capacity
+        "mem_pct": [50.0, np.nan, np.nan],
+        "disk_pct": [np.nan] * 3,
+    })
+    plan = plan_from_wide(wide, source="slice")
+    assert [e.timestamp for e in plan.events] == [stamps[0], stamps[2]]
+    assert (plan.events[0].cpu_pct, plan.events[0].mem_pct) == (40.0, None)
+    assert (plan.events[1].cpu_pct, plan.events[1].mem_pct) == (100.0, 50.0)
+    assert plan.events[1].disk_pct is None
+    assert plan.clipped == 1 and plan.rejects == () and plan.files == ("slice",)
