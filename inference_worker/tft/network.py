@@ -1,0 +1,198 @@
+"""The TFT's forward pass for serving: the library's arithmetic, less of its memory traffic.
+
+pytorch-forecasting's ``TemporalFusionTransformer.forward`` is written for
+training and interpretation. A profile of one batch of the shipped model on
+one CPU thread (BENCHMARKS.md) put most of the time in moving memory: the
+attention (see ``attention.py``), its boolean mask built per series by
+concatenation, the per-variable inputs cut out of the concatenated encoder and
+decoder reals one column at a time, the variable selection's stack of every
+variable's output (a ``(series, steps, hidden, variables)`` tensor), and the
+static contexts projected at every time step although they are constant in
+time. ``ServingTFT`` runs the same modules with the same weights, computing:
+
+- the categorical embeddings once per series when every categorical is static
+  (this project's models), not at each of the 384 steps;
+- the real inputs' prescaling (one ``Linear(1, n)`` per variable) as one
+  product of the reals with a block-diagonal matrix, whose output is already
+  the variable selection's flat input: no per-column copies, no concatenation;
+- each variable-selection output as a running weighted sum, without the stack;
+- the static context projections once per series, broadcast over the steps;
+- the attention with a shared causal mask (``(1, 1, decoder, keys)``), adding the
+  per-series padding mask only when a batch holds an encoder shorter than its
+  longest;
+- only the prediction (no attention or variable weights).
+
+A test holds it equal to ``model.predict()`` (fp32, 1e-4), with both the tiny
+test model and models trained with the newer inputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pytorch_forecasting.models.temporal_fusion_transformer.sub_modules import (
+    GatedResidualNetwork,
+    VariableSelectionNetwork,
+)
+from torch import nn
+from torch.nn.functional import elu
+
+from inference_worker.tft.attention import FusedInterpretableAttention
+
+
+def _grn(grn: GatedResidualNetwork, x: torch.Tensor,
+         context: torch.Tensor | None = None) -> torch.Tensor:
+    """``grn(x, context)`` with ``context`` already projected by ``grn.context`` (any shape
+    that broadcasts against ``fc1(x)``: per series, not per step)."""
+    residual = x
+    if grn.input_size != grn.output_size and not grn.residual:
+        residual = grn.resample_norm(residual)
+    x = grn.fc1(x)
+    if context is not None:
+        x = x + context
+    x = grn.fc2(elu(x))
+    return grn.gate_norm(x, residual)
+
+
+def _prescale_matrix(vsn: VariableSelectionNetwork, names: list[str]) -> tuple[torch.Tensor,
+                                                                               torch.Tensor]:
+    """``(len(names), total)`` weights and ``(total,)`` bias: the prescalers of ``names``
+    side by side, so that ``reals @ W + b`` is their outputs concatenated."""
+    linears = [vsn.prescalers[name] for name in names]
+    total = sum(linear.out_features for linear in linears)
+    weight = torch.zeros(len(names), total)
+    bias = torch.zeros(total)
+    start = 0
+    for row, linear in enumerate(linears):
+        end = start + linear.out_features
+        weight[row, start:end] = linear.weight.detach()[:, 0]
+        bias[start:end] = linear.bias.detach()
+        start = end
+    return weight, bias
+
+
+class _Selection(nn.Module):
+    """A ``VariableSelectionNetwork`` over time-varying reals only, fed the reals tensor."""
+
+    def __init__(self, vsn: VariableSelectionNetwork, reals: list[str]) -> None:
+        super().__init__()
+        self.vsn = vsn
+        self.names = list(vsn.input_sizes)  # the order of the library's weights
+        self.register_buffer("columns", torch.tensor([reals.index(n) for n in self.names]),
+                             persistent=False)
+        weight, bias = _prescale_matrix(vsn, self.names)
+        self.register_buffer("weight", weight, persistent=False)
+        self.register_buffer("bias", bias, persistent=False)
+        self.sizes = [vsn.input_sizes[name] for name in self.names]
+
+    def forward(self, reals: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        """``reals`` ``(series, steps, all reals)``; ``context`` ``(series, 1, hidden)``,
+        the static context for variable selection, not yet projected."""
+        vsn = self.vsn
+        picked = reals.index_select(-1, self.columns)  # type: ignore[arg-type]
+        flat = torch.addmm(self.bias, picked.reshape(-1, picked.shape[-1]),  # type: ignore[arg-type]
+                           self.weight).view(*picked.shape[:-1], -1)  # type: ignore[arg-type]
+        if len(self.names) == 1:
+            return _grn(vsn.single_variable_grns[self.names[0]], flat)
+        grn = vsn.flattened_grn
+        weights = torch.softmax(_grn(grn, flat, grn.context(context)), dim=-1)
+        out: torch.Tensor | None = None
+        start = 0
+        for i, (name, size) in enumerate(zip(self.names, self.sizes, strict=True)):
+            embedded = _grn(vsn.single_variable_grns[name], flat[..., start:start + size])
+            term = embedded * weights[..., i:i + 1]
+            out = term if out is None else out + term
+            start += size
+        assert out is not None
+        return out
+
+
+def supports(network: Any) -> bool:
+    """Whether ``ServingTFT`` computes this network's forward: every categorical static,
+    no static reals, one target, the interpretable attention, and time-varying inputs
+    that are reals with the library's ``Linear(1, n)`` prescalers."""
+    hp = network.hparams
+    if (hp.time_varying_categoricals_encoder or hp.time_varying_categoricals_decoder
+            or hp.static_reals or network.n_targets != 1 or not hp.causal_attention
+            or not network.static_variables):
+        return False
+    for vsn in (network.encoder_variable_selection, network.decoder_variable_selection):
+        for name in vsn.input_sizes:
+            linear = vsn.prescalers[name] if name in vsn.prescalers else None  # noqa: SIM401 (a ModuleDict)
+            if not isinstance(linear, nn.Linear) or linear.in_features != 1:
+                return False
+    return True
+
+
+class ServingTFT(nn.Module):
+    """The network's prediction from the direct path's inputs (see the module's docstring)."""
+
+    def __init__(self, network: Any) -> None:
+        super().__init__()
+        if not supports(network):
+            raise ValueError("this TFT's inputs are not the kind ServingTFT computes")
+        if not isinstance(network.multihead_attn, FusedInterpretableAttention):
+            network.multihead_attn = FusedInterpretableAttention(network.multihead_attn)
+        self.tft = network
+        reals: list[str] = list(network.hparams.x_reals)
+        self.encoder = _Selection(network.encoder_variable_selection, reals)
+        self.decoder = _Selection(network.decoder_variable_selection, reals)
+
+    def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        tft: Any = self.tft  # the library's modules, untyped
+        encoder_lengths = x["encoder_lengths"]
+        encoder_cont, decoder_cont = x["encoder_cont"], x["decoder_cont"]
+        width = encoder_cont.shape[1]
+        horizon = decoder_cont.shape[1]
+        # Every categorical is static: the embedding of the first step is the series'.
+        embedded = tft.input_embeddings(x["encoder_cat"][:, 0])
+        static, _ = tft.static_variable_selection(
+            {name: embedded[name] for name in tft.static_variables})
+        selection_context = tft.static_context_variable_selection(static)[:, None]
+        encoded = self.encoder(encoder_cont, selection_context)
+        decoded = self.decoder(decoder_cont, selection_context)
+
+        hidden = tft.static_context_initial_hidden_lstm(static).expand(
+            tft.hparams.lstm_layers, -1, -1)
+        cell = tft.static_context_initial_cell_lstm(static).expand(
+            tft.hparams.lstm_layers, -1, -1)
+        encoder_output, (hidden, cell) = tft.lstm_encoder(
+            encoded, (hidden, cell), lengths=encoder_lengths, enforce_sorted=False)
+        decoder_output, _ = tft.lstm_decoder(
+            decoded, (hidden, cell), lengths=x["decoder_lengths"], enforce_sorted=False)
+        lstm_encoder = tft.post_lstm_add_norm_encoder(
+            tft.post_lstm_gate_encoder(encoder_output), encoded)
+        lstm_decoder = tft.post_lstm_add_norm_decoder(
+            tft.post_lstm_gate_decoder(decoder_output), decoded)
+
+        enrichment = tft.static_enrichment
+        attn_input = _grn(enrichment, torch.cat([lstm_encoder, lstm_decoder], dim=1),
+                          enrichment.context(tft.static_context_enrichment(static))[:, None])
+        query = attn_input[:, width:]
+        attended = tft.multihead_attn.attend(query, attn_input,
+                                             self._mask(encoder_lengths, width, horizon))
+        output = tft.pos_wise_ff(tft.post_attn_gate_norm(attended, query))
+        output = tft.pre_output_gate_norm(output, lstm_decoder)
+        prediction = tft.transform_output(tft.output_layer(output),
+                                          target_scale=x["target_scale"])
+        return {"prediction": prediction}
+
+    @staticmethod
+    def _mask(encoder_lengths: torch.Tensor, width: int, horizon: int) -> torch.Tensor:
+        """Additive attention mask, ``-inf`` where the library's mask is True: a decoder step
+        sees the encoder's steps and the decoder steps before it (not itself, as the
+        library's causal mask has it); padding beyond an encoder's length is hidden too,
+        per series, only when the batch has any."""
+        device = encoder_lengths.device
+        query = torch.arange(horizon, device=device)[:, None]
+        key = torch.arange(width + horizon, device=device)[None, :]
+        hidden = (key >= width) & (key - width >= query)
+        if bool((encoder_lengths < width).any()):
+            padded = key[None] >= encoder_lengths[:, None, None]
+            hidden = hidden[None] | (padded & (key[None] < width))
+            hidden = hidden[:, None]  # (series, 1, queries, keys)
+        else:
+            hidden = hidden[None, None]  # (1, 1, queries, keys): one for all series
+        zeros = torch.zeros(hidden.shape, device=device)
+        return zeros.masked_fill(hidden, float("-inf"))
