@@ -73,12 +73,19 @@ def _prescale_matrix(vsn: VariableSelectionNetwork, names: list[str]) -> tuple[t
 
 
 class _Selection(nn.Module):
-    """A ``VariableSelectionNetwork`` over time-varying reals only, fed the reals tensor."""
+    """A ``VariableSelectionNetwork`` over time-varying reals only, fed the reals tensor.
 
-    def __init__(self, vsn: VariableSelectionNetwork, reals: list[str]) -> None:
+    A known input (calendar, relative time) takes few distinct values in a batch:
+    the same few hundred steps for every series. Its variable's network is a
+    function of that one number, so it is computed once per distinct value and
+    gathered, not once per series and step.
+    """
+
+    def __init__(self, vsn: VariableSelectionNetwork, reals: list[str], known: list[str]) -> None:
         super().__init__()
         self.vsn = vsn
         self.names = list(vsn.input_sizes)  # the order of the library's weights
+        self.known = [name in known for name in self.names]
         self.register_buffer("columns", torch.tensor([reals.index(n) for n in self.names]),
                              persistent=False)
         weight, bias = _prescale_matrix(vsn, self.names)
@@ -94,18 +101,25 @@ class _Selection(nn.Module):
         flat = torch.addmm(self.bias, picked.reshape(-1, picked.shape[-1]),  # type: ignore[arg-type]
                            self.weight).view(*picked.shape[:-1], -1)  # type: ignore[arg-type]
         if len(self.names) == 1:
-            return _grn(vsn.single_variable_grns[self.names[0]], flat)
+            return self._variable(0, picked, flat)
         grn = vsn.flattened_grn
         weights = torch.softmax(_grn(grn, flat, grn.context(context)), dim=-1)
         out: torch.Tensor | None = None
-        start = 0
-        for i, (name, size) in enumerate(zip(self.names, self.sizes, strict=True)):
-            embedded = _grn(vsn.single_variable_grns[name], flat[..., start:start + size])
-            term = embedded * weights[..., i:i + 1]
+        for i in range(len(self.names)):
+            term = self._variable(i, picked, flat) * weights[..., i:i + 1]
             out = term if out is None else out + term
-            start += size
         assert out is not None
         return out
+
+    def _variable(self, i: int, picked: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
+        """Variable ``i``'s own network on its prescaled input, ``(series, steps, hidden)``."""
+        name = self.names[i]
+        grn = self.vsn.single_variable_grns[name]
+        if not self.known[i]:
+            start = sum(self.sizes[:i])
+            return _grn(grn, flat[..., start:start + self.sizes[i]])
+        values, where = torch.unique(picked[..., i], return_inverse=True)
+        return _grn(grn, self.vsn.prescalers[name](values[:, None]))[where]
 
 
 def supports(network: Any) -> bool:
@@ -136,8 +150,9 @@ class ServingTFT(nn.Module):
             network.multihead_attn = FusedInterpretableAttention(network.multihead_attn)
         self.tft = network
         reals: list[str] = list(network.hparams.x_reals)
-        self.encoder = _Selection(network.encoder_variable_selection, reals)
-        self.decoder = _Selection(network.decoder_variable_selection, reals)
+        known = list(network.decoder_variables)  # what is known ahead: the calendar, time
+        self.encoder = _Selection(network.encoder_variable_selection, reals, known)
+        self.decoder = _Selection(network.decoder_variable_selection, reals, known)
 
     def forward(self, x: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         tft: Any = self.tft  # the library's modules, untyped
