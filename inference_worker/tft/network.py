@@ -39,6 +39,7 @@ from torch import nn
 from torch.nn.functional import elu
 
 from inference_worker.tft.attention import FusedInterpretableAttention
+from inference_worker.tft.interpolation import interpolation_matrix
 
 
 def _grn(grn: GatedResidualNetwork, x: torch.Tensor,
@@ -55,30 +56,69 @@ def _grn(grn: GatedResidualNetwork, x: torch.Tensor,
     return grn.gate_norm(x, residual)
 
 
-def _prescale_matrix(vsn: VariableSelectionNetwork, names: list[str]) -> tuple[torch.Tensor,
-                                                                               torch.Tensor]:
-    """``(len(names), total)`` weights and ``(total,)`` bias: the prescalers of ``names``
-    side by side, so that ``reals @ W + b`` is their outputs concatenated."""
+def _prescale_matrix(vsn: VariableSelectionNetwork,
+                     names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(len(names), total)`` weights and ``(total,)`` bias (float64): the prescalers of
+    ``names`` side by side, so that ``reals @ W + b`` is their outputs concatenated (the
+    variable selection's flat input)."""
     linears = [vsn.prescalers[name] for name in names]
     total = sum(linear.out_features for linear in linears)
-    weight = torch.zeros(len(names), total)
-    bias = torch.zeros(total)
+    weight = torch.zeros(len(names), total, dtype=torch.float64)
+    bias = torch.zeros(total, dtype=torch.float64)
     start = 0
     for row, linear in enumerate(linears):
         end = start + linear.out_features
-        weight[row, start:end] = linear.weight.detach()[:, 0]
-        bias[start:end] = linear.bias.detach()
+        weight[row, start:end] = linear.weight.detach()[:, 0].double()
+        bias[start:end] = linear.bias.detach().double()
         start = end
     return weight, bias
+
+
+def _has_resample(grn: GatedResidualNetwork) -> bool:
+    return grn.input_size != grn.output_size and not grn.residual
+
+
+def _affine_into(grn: GatedResidualNetwork, weight: torch.Tensor,
+                 bias: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Where ``grn``'s input is ``reals @ weight + bias``: the same kind of maps from the
+    reals to its ``fc1`` pre-activation and to its residual before the norm (resampled
+    and gated when the network resamples it). Everything up to there is linear."""
+    w1 = grn.fc1.weight.detach().double().T
+    maps = [(weight @ w1, bias @ w1 + grn.fc1.bias.detach().double())]
+    w, b = weight, bias
+    if _has_resample(grn):
+        resample = grn.resample_norm
+        if resample.input_size != resample.output_size:
+            m = interpolation_matrix(resample.input_size, resample.output_size).double()
+            w, b = w @ m, b @ m
+        if resample.trainable_add:
+            gate = torch.sigmoid(resample.mask.detach().double()) * 2.0
+            w, b = w * gate, b * gate
+    maps.append((w, b))
+    return maps
+
+
+def _grn_after_fc1(grn: GatedResidualNetwork, hidden: torch.Tensor, residual: torch.Tensor,
+                   context: torch.Tensor | None) -> torch.Tensor:
+    """The rest of ``grn`` from its ``fc1`` pre-activation and its residual before the norm
+    (both from ``_affine_into``); ``context`` already projected."""
+    if _has_resample(grn):
+        residual = grn.resample_norm.norm(residual)
+    if context is not None:
+        hidden = hidden + context
+    return grn.gate_norm(grn.fc2(elu(hidden)), residual)
 
 
 class _Selection(nn.Module):
     """A ``VariableSelectionNetwork`` over time-varying reals only, fed the reals tensor.
 
-    A known input (calendar, relative time) takes few distinct values in a batch:
-    the same few hundred steps for every series. Its variable's network is a
-    function of that one number, so it is computed once per distinct value and
-    gathered, not once per series and step.
+    The prescalers, the flat concatenation, and the first layer and resampled
+    residual of the weights' network and of each unknown variable's network are
+    all linear in the reals: one product with a precomputed matrix gives them
+    all, and the flat input is never built. A known input (calendar, relative
+    time) takes few distinct values in a batch, the same few hundred steps for
+    every series: its variable's network, a function of that one number, is
+    computed once per distinct value and gathered.
     """
 
     def __init__(self, vsn: VariableSelectionNetwork, reals: list[str], known: list[str]) -> None:
@@ -88,36 +128,52 @@ class _Selection(nn.Module):
         self.known = [name in known for name in self.names]
         self.register_buffer("columns", torch.tensor([reals.index(n) for n in self.names]),
                              persistent=False)
-        weight, bias = _prescale_matrix(vsn, self.names)
-        self.register_buffer("weight", weight, persistent=False)
-        self.register_buffer("bias", bias, persistent=False)
-        self.sizes = [vsn.input_sizes[name] for name in self.names]
+        prescale, shift = _prescale_matrix(vsn, self.names)
+        maps: list[tuple[torch.Tensor, torch.Tensor]] = []
+        if len(self.names) > 1:
+            maps += _affine_into(vsn.flattened_grn, prescale, shift)
+        start = 0
+        for name, known_input in zip(self.names, self.known, strict=True):
+            end = start + vsn.input_sizes[name]
+            if not known_input:
+                maps += _affine_into(vsn.single_variable_grns[name], prescale[:, start:end],
+                                     shift[start:end])
+            start = end
+        edges = [0]
+        for weight, _ in maps:
+            edges.append(edges[-1] + weight.shape[1])
+        self.edges = edges
+        self.register_buffer("weight", torch.cat([w for w, _ in maps], dim=1).float(),
+                             persistent=False)
+        self.register_buffer("bias", torch.cat([b for _, b in maps]).float(), persistent=False)
 
     def forward(self, reals: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """``reals`` ``(series, steps, all reals)``; ``context`` ``(series, 1, hidden)``,
         the static context for variable selection, not yet projected."""
         vsn = self.vsn
         picked = reals.index_select(-1, self.columns)  # type: ignore[arg-type]
-        flat = torch.addmm(self.bias, picked.reshape(-1, picked.shape[-1]),  # type: ignore[arg-type]
-                           self.weight).view(*picked.shape[:-1], -1)  # type: ignore[arg-type]
+        affine = torch.addmm(self.bias, picked.reshape(-1, picked.shape[-1]),  # type: ignore[arg-type]
+                             self.weight).view(*picked.shape[:-1], -1)  # type: ignore[arg-type]
+        blocks = [affine[..., a:b] for a, b in zip(self.edges, self.edges[1:], strict=False)]
         if len(self.names) == 1:
-            return self._variable(0, picked, flat)
+            return self._variable(0, picked, blocks)
         grn = vsn.flattened_grn
-        weights = torch.softmax(_grn(grn, flat, grn.context(context)), dim=-1)
+        weights = torch.softmax(
+            _grn_after_fc1(grn, blocks.pop(0), blocks.pop(0), grn.context(context)), dim=-1)
         out: torch.Tensor | None = None
         for i in range(len(self.names)):
-            term = self._variable(i, picked, flat) * weights[..., i:i + 1]
+            term = self._variable(i, picked, blocks) * weights[..., i:i + 1]
             out = term if out is None else out + term
         assert out is not None
         return out
 
-    def _variable(self, i: int, picked: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
-        """Variable ``i``'s own network on its prescaled input, ``(series, steps, hidden)``."""
+    def _variable(self, i: int, picked: torch.Tensor, blocks: list[torch.Tensor]) -> torch.Tensor:
+        """Variable ``i``'s own network, ``(series, steps, hidden)``; an unknown variable's
+        takes the next two of ``blocks`` (its ``fc1`` and residual parts of the product)."""
         name = self.names[i]
         grn = self.vsn.single_variable_grns[name]
         if not self.known[i]:
-            start = sum(self.sizes[:i])
-            return _grn(grn, flat[..., start:start + self.sizes[i]])
+            return _grn_after_fc1(grn, blocks.pop(0), blocks.pop(0), None)
         values, where = torch.unique(picked[..., i], return_inverse=True)
         return _grn(grn, self.vsn.prescalers[name](values[:, None]))[where]
 
