@@ -74,6 +74,13 @@ def _prescale_matrix(vsn: VariableSelectionNetwork,
     return weight, bias
 
 
+def _softmax(x: torch.Tensor) -> torch.Tensor:
+    """``torch.softmax(x, -1)`` for a short last dimension (one weight per variable), where
+    torch's kernel is several times slower than these four passes (1 thread, 6 variables)."""
+    e = (x - x.amax(dim=-1, keepdim=True)).exp_()
+    return e.div_(e.sum(dim=-1, keepdim=True))
+
+
 def _has_resample(grn: GatedResidualNetwork) -> bool:
     return grn.input_size != grn.output_size and not grn.residual
 
@@ -158,8 +165,8 @@ class _Selection(nn.Module):
         if len(self.names) == 1:
             return self._variable(0, picked, blocks)
         grn = vsn.flattened_grn
-        weights = torch.softmax(
-            _grn_after_fc1(grn, blocks.pop(0), blocks.pop(0), grn.context(context)), dim=-1)
+        weights = _softmax(
+            _grn_after_fc1(grn, blocks.pop(0), blocks.pop(0), grn.context(context)))
         out: torch.Tensor | None = None
         for i in range(len(self.names)):
             term = self._variable(i, picked, blocks) * weights[..., i:i + 1]
