@@ -12,7 +12,9 @@ covariates and relative time index) and runs one forward pass under
 
 The network it runs is the loaded one made ready for serving
 (``serving_network``): a copy with the library's interpolation replaced by
-its exact matmul form, on the device chosen at start, optionally compiled.
+its exact matmul form, its attention by a fused one (``attention.py``) and its
+forward pass by one without the library's per-step copies
+(``network.ServingTFT``), on the device chosen at start, optionally compiled.
 Inputs go through reused host buffers (``staging.HostStaging``); on CUDA the
 forward pass runs under bf16 autocast unless turned off.
 

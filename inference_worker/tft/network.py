@@ -249,7 +249,8 @@ class ServingTFT(nn.Module):
                           enrichment.context(tft.static_context_enrichment(static))[:, None])
         query = attn_input[:, width:]
         attended = tft.multihead_attn.attend(query, attn_input,
-                                             self._mask(encoder_lengths, width, horizon))
+                                             self._mask(encoder_lengths, width, horizon,
+                                                        attn_input.dtype))
         output = tft.pos_wise_ff(tft.post_attn_gate_norm(attended, query))
         output = tft.pre_output_gate_norm(output, lstm_decoder)
         prediction = tft.transform_output(tft.output_layer(output),
@@ -257,11 +258,13 @@ class ServingTFT(nn.Module):
         return {"prediction": prediction}
 
     @staticmethod
-    def _mask(encoder_lengths: torch.Tensor, width: int, horizon: int) -> torch.Tensor:
+    def _mask(encoder_lengths: torch.Tensor, width: int, horizon: int,
+              dtype: torch.dtype) -> torch.Tensor:
         """Additive attention mask, ``-inf`` where the library's mask is True: a decoder step
         sees the encoder's steps and the decoder steps before it (not itself, as the
         library's causal mask has it); padding beyond an encoder's length is hidden too,
-        per series, only when the batch has any."""
+        per series, only when the batch has any. In the queries' dtype (bf16 under
+        autocast), as the fused kernel requires."""
         device = encoder_lengths.device
         query = torch.arange(horizon, device=device)[:, None]
         key = torch.arange(width + horizon, device=device)[None, :]
@@ -272,5 +275,5 @@ class ServingTFT(nn.Module):
             hidden = hidden[:, None]  # (series, 1, queries, keys)
         else:
             hidden = hidden[None, None]  # (1, 1, queries, keys): one for all series
-        zeros = torch.zeros(hidden.shape, device=device)
+        zeros = torch.zeros(hidden.shape, device=device, dtype=dtype)
         return zeros.masked_fill(hidden, float("-inf"))
