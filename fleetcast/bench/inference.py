@@ -7,8 +7,9 @@ arrays: the host-side encoding is part of the cost. The library path is
 the direct tensor path (``TFTForecaster``) on the device chosen. Peak memory is
 taken per path: it should follow the batch, not the fleet. With ``old_path`` the
 direct path as it was before the serving forward (the library's forward, only
-the interpolation swapped: ``Serving(fused=False)``) is timed too, in the same
-run, so the two are compared under the same load of a shared machine.
+the interpolation swapped: ``Serving(fused=False)``) is timed too, the two taking
+turns batch by batch, so that they are compared under the same load of a shared
+machine.
 """
 
 from __future__ import annotations
@@ -45,20 +46,37 @@ class PathRun:
         return self.windows / self.seconds
 
 
+def time_paths(predicts: list[Predict], batches: Iterable[list[ContextWindow]],
+               device: torch.device) -> list[PathRun]:
+    """Seconds spent in each of ``predicts`` (windows to arrays), not in making the windows.
+
+    The paths take turns on every batch, so that on a shared machine a change of load
+    falls on all of them alike (timed one after the other, minutes apart, two paths'
+    ratio moved by 40 % between runs here). Memory is taken per call and per path.
+    """
+    seconds = [0.0] * len(predicts)
+    growth = [0.0] * len(predicts)
+    cuda = [0.0] * len(predicts)
+    windows = 0
+    for chunk in batches:
+        for i, predict in enumerate(predicts):
+            with PeakMemory(device) as memory:
+                started = time.perf_counter()
+                predict(Batch.of(chunk))  # batching the windows is the worker's work too
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                seconds[i] += time.perf_counter() - started
+            growth[i] = max(growth[i], memory.rss_growth_mb)
+            if device.type == "cuda":
+                cuda[i] = max(cuda[i], memory.cuda_peak_mb)
+        windows += len(chunk)
+    return [PathRun(windows, seconds[i], growth[i], cuda[i] if device.type == "cuda" else None)
+            for i in range(len(predicts))]
+
+
 def time_path(predict: Predict, batches: Iterable[list[ContextWindow]],
               device: torch.device) -> PathRun:
-    """Seconds spent in ``predict`` (windows to arrays), not in making the windows."""
-    seconds, windows = 0.0, 0
-    with PeakMemory(device) as memory:
-        for chunk in batches:
-            started = time.perf_counter()
-            predict(Batch.of(chunk))
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds += time.perf_counter() - started
-            windows += len(chunk)
-    cuda = memory.cuda_peak_mb if device.type == "cuda" else None
-    return PathRun(windows, seconds, memory.rss_growth_mb, cuda)
+    return time_paths([predict], batches, device)[0]
 
 
 def library_path(model: LoadedModel, device: torch.device) -> Predict:
@@ -112,8 +130,10 @@ def bench_inference(model: LoadedModel, serving: Serving, servers: list[int], *,
     for n in servers:
         timed = min(n, predict_limit)
         slow = time_path(library, pool.batches(timed, batch), serving.device)
-        fast = time_path(worker, pool.batches(n, batch), serving.device)
-        before = None if old is None else time_path(old, pool.batches(n, batch), serving.device)
+        if old is None:
+            fast, before = time_path(worker, pool.batches(n, batch), serving.device), None
+        else:
+            fast, before = time_paths([worker, old], pool.batches(n, batch), serving.device)
         yield InferenceFigures(
             device=serving.device.type, servers=n, batch=batch, bf16=serving.bf16,
             compile=serving.compile,
