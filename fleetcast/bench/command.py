@@ -41,6 +41,13 @@ def cmd_inference(args: argparse.Namespace) -> int:
     from fleetcast.bench.inference import TABLE_HEADER, bench_inference, table_row
 
     model, serving = _model_and_serving(args)
+    if args.profile:
+        from fleetcast.bench.inference import profile_batch
+
+        for name, table in profile_batch(model, serving, batch=args.batch,
+                                         old_path=args.old_path):
+            print(f"{name} path, one batch of {args.batch} windows\n{table}", flush=True)
+        return 0
     if not args.json:
         print(f"model {model.version}, batch {args.batch}, bf16 {serving.bf16}, "
               f"compile {serving.compile}, threads {args.threads}\n{TABLE_HEADER}")
@@ -95,6 +102,9 @@ def add_model_benches(kinds: Any) -> None:
     inference.add_argument("--old-path", action="store_true",
                            help="Also time the direct path before the serving forward (the "
                            "library's forward, interpolation swapped only), in the same run.")
+    inference.add_argument("--profile", action="store_true",
+                           help="Instead of timing: torch.profiler's table of one batch "
+                           "(and of the old path's, with --old-path).")
     inference.add_argument("--compile", action="store_true",
                            help="torch.compile the worker's network (inductor; the first "
                            "batch of each shape compiles, outside the timing).")

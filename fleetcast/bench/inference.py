@@ -146,6 +146,23 @@ def bench_inference(model: LoadedModel, serving: Serving, servers: list[int], *,
         )
 
 
+def profile_batch(model: LoadedModel, serving: Serving, *, batch: int, old_path: bool = False,
+                  rows: int = 16, pool: Pool | None = None) -> Iterable[tuple[str, str]]:
+    """``torch.profiler``'s table (self CPU time by operator) of one batch of the worker's
+    path, warmed up first, and of the old path's when asked: ``(name, table)`` pairs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    pool = pool or Pool()
+    chunk = next(pool.batches(batch, batch))
+    paths = [("worker", serving)] + ([("old", replace(serving, fused=False))] if old_path else [])
+    for name, chosen in paths:
+        predict = TFTForecaster(model, serving=chosen).predict
+        predict(Batch.of(chunk))
+        with profile(activities=[ProfilerActivity.CPU]) as trace:
+            predict(Batch.of(chunk))
+        yield name, trace.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
+
+
 def table_row(f: InferenceFigures) -> str:
     sampled = "" if f.predict_timed_servers == f.servers else f" (on {f.predict_timed_servers})"
     memory = f"{f.predict_rss_growth_mb:8.0f} {f.worker_rss_growth_mb:8.0f}"

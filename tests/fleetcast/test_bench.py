@@ -44,6 +44,17 @@ def test_bench_inference_prints_one_object_per_fleet_size(
     assert results[1]["predict_timed_servers"] == 20  # the library path is sampled
 
 
+def test_bench_inference_profiles_one_batch_of_each_path(
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "inference", "--profile", "--old-path", "--batch", "4",
+                 "--model", str(trained_model_dir / "latest")]) == 0
+    out = capsys.readouterr().out
+    assert "worker path, one batch of 4 windows" in out and "old path" in out
+    assert "scaled_dot_product" in out  # the worker runs the fused attention
+    assert out.count("Self CPU time total") == 2
+
+
 def test_bench_bf16_reports_the_change_against_fp32(
     trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
