@@ -33,17 +33,26 @@ def _model_and_serving(args: argparse.Namespace) -> tuple[Any, Any]:
         print(f"fleetcast bench: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     cpu_threads(args.threads)
-    return load(args.model), Serving(device=device, bf16=args.bf16)
+    return load(args.model), Serving(device=device, bf16=args.bf16,
+                                     compile=getattr(args, "compile", False))
 
 
 def cmd_inference(args: argparse.Namespace) -> int:
     from fleetcast.bench.inference import TABLE_HEADER, bench_inference, table_row
 
     model, serving = _model_and_serving(args)
+    if args.profile:
+        from fleetcast.bench.inference import profile_batch
+
+        for name, table in profile_batch(model, serving, batch=args.batch,
+                                         old_path=args.old_path):
+            print(f"{name} path, one batch of {args.batch} windows\n{table}", flush=True)
+        return 0
     if not args.json:
-        print(f"model {model.version}, batch {args.batch}, bf16 {serving.bf16}\n{TABLE_HEADER}")
+        print(f"model {model.version}, batch {args.batch}, bf16 {serving.bf16}, "
+              f"compile {serving.compile}, threads {args.threads}\n{TABLE_HEADER}")
     for figures in bench_inference(model, serving, args.servers, batch=args.batch,
-                                   predict_limit=args.predict_limit):
+                                   predict_limit=args.predict_limit, old_path=args.old_path):
         _emit(args, figures.to_json(), table_row(figures))
     return 0
 
@@ -90,6 +99,15 @@ def add_model_benches(kinds: Any) -> None:
     inference.add_argument("--predict-limit", type=int, default=1000,
                            help="Time model.predict() on at most this many servers (it is slow "
                            "and its rate does not depend on the fleet size).")
+    inference.add_argument("--old-path", action="store_true",
+                           help="Also time the direct path before the serving forward (the "
+                           "library's forward, interpolation swapped only), in the same run.")
+    inference.add_argument("--profile", action="store_true",
+                           help="Instead of timing: torch.profiler's table of one batch "
+                           "(and of the old path's, with --old-path).")
+    inference.add_argument("--compile", action="store_true",
+                           help="torch.compile the worker's network (inductor; the first "
+                           "batch of each shape compiles, outside the timing).")
     bf16 = kinds.add_parser("bf16", help="How far bf16 autocast moves forecasts from fp32.")
     bf16.set_defaults(bench_handler=cmd_bf16, bf16=True)
     _model_arguments(bf16)

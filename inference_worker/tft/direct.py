@@ -12,7 +12,9 @@ covariates and relative time index) and runs one forward pass under
 
 The network it runs is the loaded one made ready for serving
 (``serving_network``): a copy with the library's interpolation replaced by
-its exact matmul form, on the device chosen at start, optionally compiled.
+its exact matmul form, its attention by a fused one (``attention.py``) and its
+forward pass by one without the library's per-step copies
+(``network.ServingTFT``), on the device chosen at start, optionally compiled.
 Inputs go through reused host buffers (``staging.HostStaging``); on CUDA the
 forward pass runs under bf16 autocast unless turned off.
 
@@ -36,9 +38,11 @@ from torch import nn
 
 from inference_worker.forecaster import Batch, carry_forward
 from inference_worker.tft.artifacts import LoadedModel, template_dataset
+from inference_worker.tft.attention import swap_attention
 from inference_worker.tft.autocast import keep_recurrent_fp32
 from inference_worker.tft.features import COVARIATES, DAY_LAG, YESTERDAY
 from inference_worker.tft.interpolation import swap_interpolation
+from inference_worker.tft.network import ServingTFT, supports
 from inference_worker.tft.staging import HostStaging
 from schemas.common import METRIC_BOUNDS, METRICS
 from schemas.profiles import profile_for
@@ -67,12 +71,18 @@ class Serving:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     bf16: bool = False  # autocast the forward pass to bfloat16
     compile: bool = False  # torch.compile the network (off by default: unmeasured here)
+    # The serving forward (network.ServingTFT, with the fused attention); False runs the
+    # library's own forward with only the interpolation swapped, as before (benches).
+    fused: bool = True
 
 
 def serving_network(network: nn.Module, serving: Serving) -> nn.Module:
     """A copy of ``network`` for inference; the loaded one stays the library's own."""
     served = copy.deepcopy(network)
     swap_interpolation(served)
+    if serving.fused:
+        served = ServingTFT(served) if supports(served) else served
+        swap_attention(served)
     if serving.bf16:
         keep_recurrent_fp32(served)
     served = served.to(serving.device).eval()

@@ -31,7 +31,7 @@ def test_bench_inference_prints_one_object_per_fleet_size(
 ) -> None:
     model = str(trained_model_dir / "latest")
     assert main(["bench", "inference", "--servers", "20,30", "--batch", "16",
-                 "--predict-limit", "20", "--model", model, "--json"]) == 0
+                 "--predict-limit", "20", "--model", model, "--json", "--old-path"]) == 0
     results = json_lines(capsys)
     assert [r["servers"] for r in results] == [20, 30]
     for r in results:
@@ -39,7 +39,20 @@ def test_bench_inference_prints_one_object_per_fleet_size(
         assert r["device"] == "cpu"
         assert r["predict_windows_per_s"] > 0 and r["worker_windows_per_s"] > 0
         assert r["speedup"] > 0
+        assert r["old_worker_windows_per_s"] > 0 and r["speedup_vs_old"] > 0
+        assert r["compile"] is False
     assert results[1]["predict_timed_servers"] == 20  # the library path is sampled
+
+
+def test_bench_inference_profiles_one_batch_of_each_path(
+    trained_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", "inference", "--profile", "--old-path", "--batch", "4",
+                 "--model", str(trained_model_dir / "latest")]) == 0
+    out = capsys.readouterr().out
+    assert "worker path, one batch of 4 windows" in out and "old path" in out
+    assert "scaled_dot_product" in out  # the worker runs the fused attention
+    assert out.count("Self CPU time total") == 2
 
 
 def test_bench_bf16_reports_the_change_against_fp32(

@@ -3,22 +3,31 @@
 The reference is pytorch-forecasting's documented ``model.predict(dataframe)``
 (a ``TimeSeriesDataSet`` in predict mode and a Lightning ``Trainer``) on the
 loaded network exactly as the library built it; the direct path runs its own
-serving copy, with the interpolation swapped for its matmul form. Both fp32.
+serving copy: the interpolation swapped for its matmul form, the serving
+forward (``network.ServingTFT``) with the fused attention. Both fp32. The
+shipped model is held to it too (its sizes are not the tiny model's).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from pytorch_forecasting.models.temporal_fusion_transformer.sub_modules import (
+    InterpretableMultiHeadAttention,
     TimeDistributedInterpolation,
 )
 
 from inference_worker.forecaster import Batch
-from inference_worker.tft.direct import DirectPath, calendar_from_epoch
+from inference_worker.tft import artifacts
+from inference_worker.tft.attention import FusedInterpretableAttention
+from inference_worker.tft.direct import DirectPath, Serving, calendar_from_epoch
 from inference_worker.tft.features import calendar
 from inference_worker.tft.interpolation import MatmulInterpolation
+from inference_worker.tft.network import ServingTFT
 from inference_worker.tft.predict import model_predict, per_window, window_series
 from tests.inference_worker.factories import make_window
 
@@ -45,7 +54,11 @@ def library_reference(loaded, windows):
 
 def assert_same_as_library(loaded, windows):
     path = DirectPath(loaded)
+    assert isinstance(path.network, ServingTFT)
     assert any(isinstance(m, MatmulInterpolation) for m in path.network.modules())
+    assert any(isinstance(m, FusedInterpretableAttention) for m in path.network.modules())
+    assert not any(isinstance(m, InterpretableMultiHeadAttention)
+                   for m in path.network.modules())
     assert any(isinstance(m, TimeDistributedInterpolation) for m in loaded.network.modules())
     direct = path.predict(Batch.of(windows))
     reference = library_reference(loaded, windows)
@@ -104,3 +117,47 @@ def test_the_day_ago_input_reaches_the_forecast(loaded_day):
     a = path.predict(Batch.of([make_window("ppdb001", {"cpu_pct": base}, noise=0.5, seed=1)]))
     b = path.predict(Batch.of([make_window("ppdb001", {"cpu_pct": bumped}, noise=0.5, seed=1)]))
     assert not np.allclose(a[0, 0], b[0, 0])
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    folder = Path(__file__).resolve().parents[3] / "models" / "tft-sim-2"
+    if not (folder / "model.safetensors").exists():
+        pytest.skip("the shipped model is not in this checkout")
+    return artifacts.load(folder)
+
+
+def test_the_shipped_model_equals_model_predict(shipped, mixed_windows):
+    # Not the tiny model's sizes: several heads averaged over a shared value projection.
+    assert shipped.config.attention_head_size > 1
+    assert_same_as_library(shipped, mixed_windows)  # short encoders: a per-series mask
+    assert_same_as_library(shipped, mixed_windows[:2])  # full ones: the shared mask
+
+
+def test_the_library_forward_is_still_there_for_the_benches(loaded, mixed_windows):
+    """``Serving(fused=False)`` is the path before the serving forward, and agrees with it."""
+    old = DirectPath(loaded, Serving(fused=False))
+    assert not isinstance(old.network, ServingTFT)
+    assert any(isinstance(m, InterpretableMultiHeadAttention) for m in old.network.modules())
+    batch = Batch.of(mixed_windows)
+    np.testing.assert_allclose(DirectPath(loaded).predict(batch), old.predict(batch),
+                               atol=TOLERANCE, rtol=1e-5, equal_nan=True)
+
+
+def test_fused_attention_equals_the_library_module_with_padding():
+    """Several heads (the tiny model has one), short encoders padded in the batch; the
+    library's own mask, so the mask's meaning (True: hidden) is held too."""
+    torch.manual_seed(0)
+    library = InterpretableMultiHeadAttention(n_head=4, d_model=16).eval()
+    fused = FusedInterpretableAttention(library)
+    lengths = torch.tensor([30, 12, 1])
+    width, horizon = 30, 9
+    queries = torch.arange(horizon)[:, None]
+    keys = torch.arange(width + horizon)[None, :]
+    causal = (keys >= width) & (keys - width >= queries)
+    mask = (causal[None] | ((keys[None] >= lengths[:, None, None]) & (keys[None] < width)))
+    x = torch.randn(3, width + horizon, 16)
+    with torch.no_grad():
+        want, _ = library(x[:, width:], x, x, mask)
+        got, _ = fused(x[:, width:], x, x, mask)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
