@@ -159,7 +159,7 @@ def test_the_model_s_calibration_is_applied() -> None:
     quantiles = bands(path(50.0, then=104.0, at=60))
     raw = outlook_of(quantiles).p_8h
     assert outlook_of(quantiles, calibration=shy).p_8h == pytest.approx(0.3 * raw)
-    assert severity_for(score_ahead(outlook_of(quantiles, calibration=shy), T0)) == "degrading"
+    assert severity_for(score_ahead(outlook_of(quantiles, calibration=shy), T0)) == "warning"
 
 
 def test_a_metric_without_a_full_forecast_has_no_outlook() -> None:
