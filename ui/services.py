@@ -10,6 +10,7 @@ so two apps in one process (tests) never share a client by accident.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from confluent_kafka import Producer
 
 from core.kafka import make_producer
 from core.settings import Settings
+from schemas.context_window import ContextWindow
 from ui.feed import FleetFeed
 from ui.fleet_state import FleetState
 from ui.pipeline_monitor import PipelineMonitor
@@ -77,6 +79,17 @@ class UiServices:
 
                 self._models[path] = load(Path(path))
             return self._models[path]
+
+    def find_window(
+        self, server_id: str, end: datetime, issued_at: datetime
+    ) -> ContextWindow | None:
+        """The server's context window behind a forecast, from the windows topic; None without
+        a Kafka feed (a state handed in reads no topic)."""
+        if self.feed is None:
+            return None
+        from ui.windows_lookup import find_window
+
+        return find_window(self.settings, server_id, end, issued_at)
 
     def close(self, timeout_s: float = 5.0) -> None:
         """Stop the feed and monitor and flush the producer (shutdown, tests)."""

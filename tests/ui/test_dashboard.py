@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
+import numpy as np
 import panel as pn
 import pytest
 
@@ -12,7 +14,9 @@ from schemas.control_event import SCENARIOS, ControlEvent
 from schemas.severity import SEVERITIES
 from schemas.thresholds import thresholds_for
 from tests.helpers import TopicReader
+from tests.inference_worker.factories import make_window
 from tests.ui.factories import T0, make_alert, make_forecast
+from ui.context_cache import ContextCache
 from ui.dashboard import FleetPage, create_page
 from ui.fleet_state import FleetState
 from ui.services import UiServices
@@ -184,14 +188,24 @@ def test_detail_draws_history_fan_and_the_profile_thresholds(
 ) -> None:
     for step in range(1, 4):
         state.apply_forecast(make_forecast("ppdb001", 20.0 + step, step=step))
+    seen = make_window("ppdb001", observed=200)
+    lookups: list[Callable[[], None]] = []  # the background lookups, run when the test says
+    page.detail.context_windows = ContextCache(
+        lambda server, end, issued: seen.model_copy(update={"end": end}),
+        on_ready=page.detail.request, run=lookups.append)
     page.show_server("ppdb001")
+    page.refresh()
+    assert page.detail.charts["disk_pct"].history.data["x"] == []  # still being fetched
+    lookups.pop()()  # the window arrives from the windows topic
     page.refresh()
 
     chart = page.detail.charts["disk_pct"]
     limits = thresholds_for("database")["disk_pct"]
     assert (chart.warning.location, chart.critical.location) == (limits.warning,
                                                                   limits.critical)
-    assert len(chart.history.data["x"]) == 4
+    assert len(chart.history.data["x"]) == seen.steps  # 24 h of steps, not 4 forecasts
+    assert chart.history.data["x"][-1] == T0 + timedelta(minutes=10)  # the step before now
+    assert np.isnan(chart.history.data["y"][0])  # the window's leading gap stays a gap
     assert chart.forecast.data["p90"] == [3.0] * 4
     assert chart.now.location == T0 + timedelta(minutes=15)
     assert len(page.detail.risk.source.data["y"]) == 4

@@ -34,7 +34,6 @@ from ui.views.common import (
     number,
     sync_servers,
 )
-from ui.windows_lookup import find_window
 
 LABELS = {
     "cpu_pct": "CPU %", "mem_pct": "Memory %", "disk_pct": "Disk %",
@@ -197,10 +196,7 @@ class DetailView(Redraw):
 
     def __init__(self, context: Context) -> None:
         self.state: FleetState = context.state
-        settings = context.settings
-        self.context_windows = ContextCache(
-            lambda server, end, issued: find_window(settings, server, end, issued),
-            on_ready=self.request)
+        self.context_windows = ContextCache(context.services.find_window, on_ready=self.request)
         self.server = pn.widgets.Select(label="Server", options=[], width=220)
         self.summary = html_pane()
         self.outlook = html_pane()

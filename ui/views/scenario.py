@@ -105,7 +105,9 @@ class ScenarioView(Redraw):
         """Publish ``scenario`` for the selected target and report the outcome on the page."""
         servers = [self.target.value] if self.target.value else []
         target = ", ".join(servers) or WHOLE_FLEET
-        verdict = check_token(self.settings, self.token.value)
+        # ``value_input`` follows every keystroke; ``value`` only a blur or Enter, which a click
+        # on a button can overtake (the token typed, then a button pressed at once).
+        verdict = check_token(self.settings, self.token.value_input or self.token.value)
         if verdict is not Verdict.ALLOWED:
             log.warning("scenario %s for %s refused: %s", scenario, target, verdict.value)
             self.last_command.object = f"Not sent: {verdict.value}."
