@@ -58,7 +58,8 @@ def explain(model: LoadedModel, window: ContextWindow, metric: str) -> Explanati
     values = np.array([np.nan if v is None else v for v in window.values[metric]],
                       dtype=np.float64)
     frame = series_frame(series_id="0", server_id=window.server_id, metric=metric,
-                         timestamps=stamps, values=values, horizon=config.horizon)
+                         timestamps=stamps, values=values, horizon=config.horizon,
+                         spec=config.inputs)  # the model's own units and inputs
     if frame is None or len(frame) - config.horizon < config.min_encoder_length:
         raise ValueError(f"{window.server_id} has too little {metric} history to explain "
                          f"(the model needs {config.min_encoder_length} steps)")
