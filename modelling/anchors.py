@@ -22,6 +22,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from schemas.grid import HORIZON_STEPS, STEPS_PER_DAY
+
 Rule = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -71,8 +73,8 @@ def seasonal_naive(
     values: np.ndarray,
     origins: np.ndarray,
     level: float = 95.0,
-    period: int = 288,
-    horizon: int = 96,
+    period: int = STEPS_PER_DAY,
+    horizon: int = HORIZON_STEPS,
 ) -> np.ndarray:
     """Open when the next ``horizon`` steps one ``period`` ago reached ``level``."""
     y = _windows(values, origins, np.arange(-period, -period + horizon))

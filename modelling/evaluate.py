@@ -258,7 +258,7 @@ def run_evaluate_bitbrains(
     start: str | None = None,
     end: str | None = None,
     holdout: float = 0.3,
-    stride: int = 96,
+    stride: int = HORIZON_STEPS,
     peers: bool = True,
     peer_budget_s: float | None = 600.0,
     peer_series_budget_s: float | None = None,

@@ -52,10 +52,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from schemas.grid import CONTEXT_STEPS
+
 LEVEL = 95.0
 MIN_RUN = 3
 QUIET_STEPS = 12
-HISTORY_STEPS = 288
+HISTORY_STEPS = CONTEXT_STEPS
 STEP_NS = 5 * 60 * 10**9
 HOUR_NS = 60 * 60 * 10**9
 DAY_NS = 24 * HOUR_NS
