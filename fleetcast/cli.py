@@ -252,6 +252,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                      if value]
             if given:
                 raise ValueError(f"{', '.join(given)}: only with --format bitbrains")
+        if args.no_accuracy and not args.alerts:
+            raise ValueError("--no-accuracy leaves nothing to do without --alerts")
         _check_alert_every(args.alert_every)
         vms = _vms(args.vms)
         start, end = _span(args)
@@ -269,6 +271,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             peer_budget_s=args.peer_budget, peer_series_budget_s=args.peer_series_budget,
             tft=not args.no_tft, alerts=args.alerts,
             alert_every=args.alert_every, alert_forecaster=args.alert_forecaster,
+            accuracy=not args.no_accuracy,
         )
         print(report)
         return 0
@@ -516,6 +519,9 @@ def _add_evaluate_and_replay(
                           "--peer-budget over all series (default: none).")
     evaluate.add_argument("--no-tft", action="store_true",
                           help="bitbrains: leave the model out of the accuracy backtest.")
+    evaluate.add_argument("--no-accuracy", action="store_true",
+                          help="bitbrains, with --alerts: alert quality and calibration only "
+                          "(no accuracy backtest), e.g. to run the two on two cores.")
     evaluate.add_argument("--threads", type=int, help="CPU threads for torch (default: half).")
 
 

@@ -27,6 +27,7 @@ import pandas as pd
 
 from inference_worker.alerts import AlertTracker
 from inference_worker.batch_scoring import Scored, score_batch
+from inference_worker.breach import BreachCalibration
 from inference_worker.forecaster import Forecaster
 from schemas.common import METRICS
 from schemas.context_window import ContextWindow
@@ -98,8 +99,10 @@ def replay_windows(
     *,
     context_steps: int,
     tracker: AlertTracker | None = None,
+    calibration: BreachCalibration | None = None,
 ) -> Iterator[ReplayedBatch]:
-    """Score the windows whose last steps are ``last_steps[server]``, moment by moment.
+    """Score the windows whose last steps are ``last_steps[server]``, moment by moment, with
+    the model's ``calibration`` as the worker applies it.
 
     Windows that end at the same instant form one batch (one forecaster call), and
     batches come in time order, so ``tracker`` sees every server's windows in order.
@@ -120,7 +123,7 @@ def replay_windows(
             for server, step in zip(group["server"], group["step"], strict=True)
         ]
         at = pd.Timestamp(int(end_ns), unit="ns", tz="UTC")
-        scored = score_batch(forecaster, windows, tracker, at.to_pydatetime())
+        scored = score_batch(forecaster, windows, tracker, at.to_pydatetime(), calibration)
         yield ReplayedBatch(
             at=at,
             server_ids=tuple(group["server"]),

@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from inference_worker.breach import Calibration, fit_isotonic
+from inference_worker.breach import CALIBRATION_FILE, BreachCalibration, fit_isotonic
+from inference_worker.breach import load_calibration as read_calibration
 from modelling.incidents import Incident
 
-CALIBRATION_FILE = "calibration.json"
 KEYS = ("p_30m", "p_8h")
 WINDOW_NS = {"p_30m": 30 * 60 * 10**9, "p_8h": 8 * 3600 * 10**9}
 
@@ -173,33 +173,33 @@ def plot_reliability(table: Sequence[ReliabilityBin], path: Path, title: str) ->
 
 
 def fit_calibration(pairs: CrossingPairs, incidents: Sequence[Incident], bins: int = 20
-                    ) -> dict[str, Calibration]:
-    """``Calibration`` for p_30m and p_8h by isotonic regression on hold-out pairs."""
+                    ) -> BreachCalibration:
+    """The worker's ``BreachCalibration`` (p_30m, p_8h), by isotonic regression on hold-out
+    pairs."""
     fitted = {}
     for key, raw in (("p_30m", pairs.score_30m), ("p_8h", pairs.score_8h)):
         seen = np.isfinite(raw)
         outcome = outcomes(pairs, incidents, WINDOW_NS[key])
         fitted[key] = fit_isotonic(raw[seen], outcome[seen].astype(np.float64), bins=bins)
-    return fitted
+    return BreachCalibration(p_30m=fitted["p_30m"], p_8h=fitted["p_8h"])
 
 
-def save_calibration(calibrations: dict[str, Calibration], model_dir: Path) -> Path:
+def save_calibration(calibration: BreachCalibration, model_dir: Path) -> Path:
+    """Write ``calibration.json`` into the model folder (``models/latest`` is followed)."""
     from inference_worker.tft.artifacts import resolve
 
     path = resolve(Path(model_dir)) / CALIBRATION_FILE
-    path.write_text(json.dumps({k: calibrations[k].to_json() for k in KEYS}, indent=2) + "\n")
+    path.write_text(json.dumps(calibration.to_json(), indent=2) + "\n")
     return path
 
 
-def load_calibration(model_dir: Path | None) -> dict[str, Calibration] | None:
-    """The model folder's calibration, or None when it has none (the worker then uses the
-    identity)."""
+def load_calibration(model_dir: Path | None) -> BreachCalibration | None:
+    """The model folder's calibration as the worker reads it, or None when it has none."""
     if model_dir is None:
         return None
     from inference_worker.tft.artifacts import resolve
 
-    path = resolve(Path(model_dir)) / CALIBRATION_FILE
-    if not path.is_file():
+    folder = resolve(Path(model_dir))
+    if not (folder / CALIBRATION_FILE).is_file():
         return None
-    raw = json.loads(path.read_text())
-    return {k: Calibration.from_json(raw[k]) for k in KEYS}
+    return read_calibration(folder)

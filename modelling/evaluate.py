@@ -3,6 +3,7 @@ for the Bitbrains trace (``run_evaluate_bitbrains``), on real incidents."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -267,6 +268,7 @@ def run_evaluate_bitbrains(
     alert_every: int = 30,
     alert_forecaster: str = "model",
     chunk_servers: int = 25,
+    accuracy: bool = True,
 ) -> Path:
     """Accuracy of the model and every baseline on Bitbrains VMs, and (``alerts``) alert
     quality and calibration on their real incidents; writes the report and ``alerts.jsonl``."""
@@ -297,6 +299,12 @@ def run_evaluate_bitbrains(
         incident_replay.write_alerts_jsonl(evaluation.replay.events, out_dir / "alerts.jsonl")
         sections, text = alert_sections(evaluation, forecaster, out_dir)
         md.append(text)
+    if not accuracy:  # alert quality and calibration only
+        (out_dir / "report.json").write_text(json.dumps(sections, indent=2) + "\n")
+        report_md = out_dir / "report.md"
+        report_md.write_text("\n\n".join([f"# fleetcast alert evaluation: Bitbrains, "
+                                            f"{wide['server_id'].nunique()} VMs", *md]) + "\n")
+        return report_md
     horizon = model.config.horizon if model is not None else HORIZON_STEPS
     result = backtest(series, models, horizon=horizon, holdout_fraction=holdout, stride=stride)
     servers = wide["server_id"].nunique()

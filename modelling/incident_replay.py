@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from inference_worker.breach import Calibration, breach
+from inference_worker.breach import BreachCalibration, breach
 from inference_worker.forecaster import Forecaster
 from modelling import anchors, incidents
 from modelling.alert_replay import ServerArrays, replay_windows, server_arrays
@@ -137,6 +137,7 @@ def replay_chunk(
     context_steps: int = CONTEXT_STEPS,
     progress_every_s: float = 30.0,
     label: str = "",
+    calibration: BreachCalibration | None = None,
 ) -> ChunkReplay:
     """Replay these servers at their origins (see the module docstring)."""
     last_steps = {s: np.asarray(o) - 1 for s, o in origin_steps.items()}
@@ -147,7 +148,8 @@ def replay_chunk(
     pairs: list[CrossingPairs] = []
     done, started = 0, time.perf_counter()
     shown = started
-    for batch in replay_windows(arrays, forecaster, last_steps, context_steps=context_steps):
+    for batch in replay_windows(arrays, forecaster, last_steps, context_steps=context_steps,
+                                calibration=calibration):
         at_ns = int(batch.at.value)
         for server in batch.server_ids:
             severity = batch.open_alerts.get(server)
@@ -174,10 +176,12 @@ def replay_chunk(
 
 
 def _chunk_key(arrays: Mapping[str, ServerArrays], servers: Sequence[str], forecaster: Forecaster,
-               every_min: int, level: float) -> str:
-    """What a checkpoint depends on: the servers, their data, the forecaster and the origins."""
+               every_min: int, level: float, *, calibration: BreachCalibration | None) -> str:
+    """What a checkpoint depends on: the servers, their data, the forecaster, its calibration
+    and the origins."""
     digest = hashlib.sha256()
     digest.update(f"{forecaster.version}|{every_min}|{level}".encode())
+    digest.update(json.dumps((calibration or BreachCalibration()).to_json()).encode())
     for server in servers:
         stamps, values = arrays[server]
         digest.update(server.encode())
@@ -194,6 +198,7 @@ def replay_servers(
     level: float = incidents.LEVEL,
     chunk_servers: int = 25,
     checkpoint_dir: Path | None = None,
+    calibration: BreachCalibration | None = None,
 ) -> ChunkReplay:
     """Replay every server in chunks of ``chunk_servers``, resuming from ``checkpoint_dir``."""
     origins = origins_of(arrays, every_min)
@@ -204,14 +209,16 @@ def replay_servers(
         label = f"servers {i + 1}-{i + len(chunk)} of {len(servers)}"
         path = None
         if checkpoint_dir is not None:
-            key = _chunk_key(arrays, chunk, forecaster, every_min, level)
+            key = _chunk_key(arrays, chunk, forecaster, every_min, level,
+                             calibration=calibration)
             path = checkpoint_dir / f"chunk-{i // chunk_servers:04d}-{key}.json"
             if path.is_file():
                 log.info("alert replay %s: resumed from %s", label, path)
                 parts.append(ChunkReplay.from_json(json.loads(path.read_text())))
                 continue
         part = replay_chunk({s: arrays[s] for s in chunk}, forecaster,
-                            {s: origins[s] for s in chunk}, level=level, label=label)
+                            {s: origins[s] for s in chunk}, level=level, label=label,
+                            calibration=calibration)
         log.info("alert replay %s: %d windows in %.1f s (%.0f/s)", label, part.windows,
                  part.seconds, part.windows / max(part.seconds, 1e-9))
         if path is not None:
@@ -278,11 +285,12 @@ def evaluate_alerts(
     forecaster: Forecaster,
     every_min: int,
     *,
-    calibration: Mapping[str, Calibration] | None = None,
+    calibration: BreachCalibration | None = None,
     checkpoint_dir: Path | None = None,
     chunk_servers: int = 25,
 ) -> AlertEvaluation:
-    """Replay, judge every rule of ``RULE_NAMES``, and score the 8 h probability's calibration."""
+    """Replay the product with the model's ``calibration`` (as the worker serves it), judge
+    every rule of ``RULE_NAMES``, and score the 8 h probability's calibration."""
     arrays = server_arrays(wide)
     origins = origins_of(arrays, every_min)
     found = incidents.find_incidents(wide, INCIDENT_METRICS)
@@ -290,7 +298,7 @@ def evaluate_alerts(
     judged = incidents.judgeable(found, first)
     server_days = sum(incidents.span_days(arrays[s][0].asi8, o) for s, o in origins.items())
     replay = replay_servers(arrays, forecaster, every_min, chunk_servers=chunk_servers,
-                            checkpoint_dir=checkpoint_dir)
+                            checkpoint_dir=checkpoint_dir, calibration=calibration)
     states: dict[str, incidents.AlertStates] = {
         name: product_states(replay, severity) for name, severity in PRODUCT_RULES.items()
     }
@@ -300,11 +308,10 @@ def evaluate_alerts(
                                    server_days=server_days)
         for name in RULE_NAMES
     }
-    cal = calibration or {}
     pairs = replay.pairs
     seen = np.isfinite(pairs.score_8h)
     raw = pairs.score_8h[seen]
-    probability = cal["p_8h"](raw) if "p_8h" in cal else raw
+    probability = (calibration or BreachCalibration()).p_8h(raw)
     outcome = outcomes(pairs, found, CAL_WINDOW_NS["p_8h"])[seen]
     return AlertEvaluation(
         rules=rules, incidents=judged, server_days=server_days, servers=len(origins),
@@ -314,7 +321,7 @@ def evaluate_alerts(
                      "pairs_8h": len(outcome),
                      "base_rate_8h": float(outcome.mean()) if len(outcome) else None},
         reliability=list(reliability(probability, outcome)),
-        calibrated="p_8h" in cal,
+        calibrated=calibration is not None,
     )
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from inference_worker.breach import Calibration
+from inference_worker.breach import load_calibration as worker_calibration
 from modelling.calibration import (
     CrossingPairs,
     brier,
@@ -62,16 +62,15 @@ def test_fit_calibration_round_trip(tmp_path) -> None:
     origins = list(range(-600, 60, 30))
     scores = [0.9 if -30 <= m <= 0 else 0.2 for m in origins]
     fitted = fit_calibration(pairs(origins, scores), incident)
-    assert set(fitted) == {"p_30m", "p_8h"}
-    assert fitted["p_30m"](0.9) == pytest.approx(1.0)
-    assert fitted["p_30m"](0.2) == pytest.approx(0.0)
+    assert fitted.p_30m(0.9) == pytest.approx(1.0)
+    assert fitted.p_30m(0.2) == pytest.approx(0.0)
     # 8 h: the 0.2 origins from -480 to -60 precede the incident too (15 of 20).
-    assert fitted["p_8h"](0.2) == pytest.approx(15 / 20)
+    assert fitted.p_8h(0.2) == pytest.approx(15 / 20)
     path = save_calibration(fitted, tmp_path)
     assert set(json.loads(path.read_text())) == {"p_30m", "p_8h"}
     loaded = load_calibration(tmp_path)
     assert loaded == fitted
-    assert all(isinstance(c, Calibration) for c in loaded.values())
+    assert worker_calibration(tmp_path) == fitted  # what the inference worker reads
     assert load_calibration(tmp_path / "absent") is None
 
 
