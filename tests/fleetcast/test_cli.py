@@ -187,3 +187,10 @@ def test_replay_bitbrains_publishes_a_vms_steps_as_metric_events(
     # One event per 5-minute step, on the clock, with the trace's four metrics only.
     assert [e.timestamp.minute for e in events] == list(range(0, 60, 5))
     assert all(e.cpu_pct is not None and e.disk_pct is None for e in events)
+
+
+def test_evaluate_without_accuracy_needs_alerts(capsys, tmp_path):
+    argv = ["evaluate", "--format", "bitbrains", "--data", str(tmp_path / "aug.parquet"),
+            "--no-accuracy", "--out", str(tmp_path / "out")]
+    assert main(argv) == 2
+    assert "--no-accuracy leaves nothing to do without --alerts" in capsys.readouterr().err

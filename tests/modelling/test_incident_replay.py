@@ -149,3 +149,20 @@ def test_a_window_counts_steps_with_no_reading_as_unobserved() -> None:
     assert window.observed_steps == 278
     assert window.end == pd.Timestamp("2013-08-02 00:00", tz="UTC")
     assert window.values["cpu_pct"][10] is None and window.values["cpu_pct"][20] == 20.0
+
+
+def test_the_replay_scores_with_the_model_s_calibration_as_the_worker_does(tmp_path) -> None:
+    from inference_worker.breach import BreachCalibration, Calibration
+
+    frame = daily_job_frame()
+    # A calibration that says "never": the forecast can no longer raise an alert by itself.
+    never = BreachCalibration(p_30m=Calibration(y=(0.0, 0.0)), p_8h=Calibration(y=(0.0, 0.0)))
+    plain = evaluate_alerts(frame, SeasonalNaiveTrend(), 30, checkpoint_dir=tmp_path)
+    calibrated = evaluate_alerts(frame, SeasonalNaiveTrend(), 30, calibration=never,
+                                 checkpoint_dir=tmp_path)
+
+    assert any(e.cause == "forecast" for e in plain.replay.events)
+    assert not any(e.cause == "forecast" for e in calibrated.replay.events)
+    assert all(e.p_8h in (None, 0.0, 1.0) for e in calibrated.replay.events)
+    assert len(list(tmp_path.glob("chunk-*.json"))) == 2  # a checkpoint per calibration
+    assert calibrated.calibrated and not plain.calibrated
