@@ -216,18 +216,19 @@ def breach(
     p50: np.ndarray,
     p90: np.ndarray,
     threshold: float | np.ndarray,
-    calibration: Calibration | None = None,
+    calibration: BreachCalibration | None = None,
 ) -> Breach:
-    """Exceedance per step, crossing within 30 min and 8 h, and the median crossing step."""
-    cal = calibration or Calibration()
+    """Exceedance per step, crossing within 30 min and 8 h (each through its own curve of
+    ``calibration``; the identity by default), and the median crossing step."""
+    cal = calibration or BreachCalibration()
     exceed = exceedance(p10, p50, p90, threshold)
     soon, later = crossing_score(exceed, WITHIN_30_MIN), crossing_score(exceed, WITHIN_8_H)
     return Breach(
         exceedance=exceed,
         score_30_min=soon,
         score_8_h=later,
-        within_30_min=cal(soon),
-        within_8_h=cal(later),
+        within_30_min=cal.p_30m(soon),
+        within_8_h=cal.p_8h(later),
         median_step=median_crossing_steps(np.asarray(p50, dtype=np.float64), threshold),
     )
 

@@ -123,8 +123,7 @@ def outlooks(
         return {}
     q = quantiles[forecast].astype(np.float64)
     levels = np.array([incident_level(profile, name) for name in names])
-    result = breach(q[:, Q10], q[:, Q50], q[:, Q90], levels, calibration.p_8h)
-    within_30m = calibration.p_30m(result.score_30_min)
+    result = breach(q[:, Q10], q[:, Q50], q[:, Q90], levels, calibration)
     likeliest = np.argmax(np.nan_to_num(result.exceedance[:, :WITHIN_8_H], nan=0.0), axis=-1)
     out = {}
     for i, name in enumerate(names):
@@ -134,7 +133,7 @@ def outlooks(
             step = int(likeliest[i])
         out[name] = Outlook(
             threshold=float(levels[i]),
-            p_30m=min(float(within_30m[i]), p_8h),  # 30 minutes are inside the 8 hours
+            p_30m=min(float(result.within_30_min[i]), p_8h),  # 30 minutes are inside 8 hours
             p_8h=p_8h,
             breach_at=start + timedelta(seconds=step * step_seconds) if step >= 0 else None,
         )
