@@ -120,7 +120,8 @@ class FleetPage:
         # A coroutine, so Panel runs it on the event loop with the document locked
         # (Bokeh models may only change there), not on a callback thread.
         try:
-            self.refresh()
+            with telemetry.UI_TICK.time():
+                self.refresh()
         except Exception:
             log.exception("page refresh failed")
 
