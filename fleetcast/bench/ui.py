@@ -165,9 +165,11 @@ _WATCH = """() => {
 
 
 _LINE = re.compile(r":\d+\)$")
+#: Top frames by kind (``self``, ``inclusive``): (function, share of all samples).
+Profile = dict[str, list[tuple[str, float]]]
 
 
-def top_frames(collapsed: Iterable[str], limit: int = 15) -> dict[str, list[tuple[str, float]]]:
+def top_frames(collapsed: Iterable[str], limit: int = 15) -> Profile:
     """py-spy's collapsed stacks (``frame;frame;... count`` per line) -> the functions with
     the most samples on top of the stack (``self``) and anywhere in it (``inclusive``), as
     shares of all samples; frames are merged per function (line numbers dropped)."""
@@ -300,7 +302,7 @@ def start_profile(pid: int, path: str) -> Any:
                             stdout=subprocess.DEVNULL)
 
 
-def stop_profile(spy: Any, path: str) -> dict[str, list[tuple[str, float]]]:
+def stop_profile(spy: Any, path: str) -> Profile:
     import signal
 
     spy.send_signal(signal.SIGINT)
@@ -309,11 +311,44 @@ def stop_profile(spy: Any, path: str) -> dict[str, list[tuple[str, float]]]:
         return top_frames(collapsed)
 
 
-def bench_ui(args: argparse.Namespace) -> int:
-    import subprocess
-
+def drive(args: argparse.Namespace, url: str, ui_pid: int, metrics_url: str,
+          publish: Callable[..., None]) -> tuple[BenchResult, Profile | None]:
+    """Open the sessions, warm up, and time the flips, with the UI's and the browser's
+    figures over the timed part (and its profile with ``--profile``)."""
     import psutil
     from playwright.sync_api import sync_playwright
+
+    process = psutil.Process(ui_pid)
+
+    def rss() -> float:
+        return float(process.memory_info().rss) / 2**20
+
+    profile = None
+    with sync_playwright() as driver:
+        limit = [f"--renderer-process-limit={args.renderers}"] if args.renderers > 0 else []
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + limit)
+        pages = open_pages(browser, args.sessions, args.renderers)
+        for page in pages:
+            page.goto(url)
+            page.get_by_text("firing alert").first.wait_for(timeout=60_000)
+        time.sleep(args.warmup)
+        renderers, browser_cpu = browser_processes()
+        spy = start_profile(ui_pid, args.profile) if args.profile else None
+        metrics, cpu = scrape(metrics_url), process.cpu_times()
+        result = run_bench(args, pages, publish, rss)
+        after, cpu_after = scrape(metrics_url), process.cpu_times()
+        result.browser_cpu_s = browser_processes()[1] - browser_cpu
+        if spy is not None:
+            profile = stop_profile(spy, args.profile)
+        result.renderers = renderers
+        result.ui_cpu_s = (cpu_after.user + cpu_after.system) - (cpu.user + cpu.system)
+        result.ui_metrics = {name: after[name] - metrics.get(name, 0.0) for name in after}
+        browser.close()
+    return result, profile
+
+
+def bench_ui(args: argparse.Namespace) -> int:
+    import subprocess
 
     from core.broker import EmbeddedBroker, free_port, wait_for_port
     from core.kafka import ensure_topics, make_producer
@@ -351,35 +386,10 @@ def bench_ui(args: argparse.Namespace) -> int:
     ui = subprocess.Popen([sys.executable, "-m", "fleetcast.cli", "ui"], env=env,
                           cwd=args.ui_source or None)
     metrics_url = f"http://{settings.metrics_host}:{settings.metrics_port_ui}/metrics"
-    profile: dict[str, list[tuple[str, float]]] | None = None
     try:
         wait_for_port(settings.ui_host, settings.ui_port, timeout_s=120)
-        process = psutil.Process(ui.pid)
-
-        def rss() -> float:
-            return float(process.memory_info().rss) / 2**20
-
-        url = f"http://{settings.ui_host}:{settings.ui_port}/"
-        with sync_playwright() as driver:
-            limit = [f"--renderer-process-limit={args.renderers}"] if args.renderers > 0 else []
-            browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + limit)
-            pages = open_pages(browser, args.sessions, args.renderers)
-            for page in pages:
-                page.goto(url)
-                page.get_by_text("firing alert").first.wait_for(timeout=60_000)
-            time.sleep(args.warmup)
-            renderers, browser_cpu = browser_processes()
-            spy = start_profile(ui.pid, args.profile) if args.profile else None
-            metrics, cpu = scrape(metrics_url), process.cpu_times()
-            result = run_bench(args, pages, publish, rss)
-            after, cpu_after = scrape(metrics_url), process.cpu_times()
-            result.browser_cpu_s = browser_processes()[1] - browser_cpu
-            if spy is not None:
-                profile = stop_profile(spy, args.profile)
-            result.renderers = renderers
-            result.ui_cpu_s = (cpu_after.user + cpu_after.system) - (cpu.user + cpu.system)
-            result.ui_metrics = {name: after[name] - metrics.get(name, 0.0) for name in after}
-            browser.close()
+        result, profile = drive(args, f"http://{settings.ui_host}:{settings.ui_port}/", ui.pid,
+                                metrics_url, publish)
     finally:
         terminate(ui, timeout_s=10)
         if broker is not None:
