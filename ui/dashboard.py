@@ -18,6 +18,8 @@ from collections.abc import Callable
 from functools import partial
 
 import panel as pn
+import param
+from panel.custom import JSComponent
 from tornado.ioloop import PeriodicCallback
 
 from core import telemetry
@@ -44,9 +46,35 @@ log = logging.getLogger(__name__)
 REFRESH_MS = 300
 #: Views that show the cluster (not the fleet) are redrawn this often regardless.
 PERIODIC_S = 2.0
+#: A page whose browser has not confirmed its last redraw gets no new one for this long: a
+#: browser short of CPU is sent fresh state when it is ready, not a queue of stale redraws.
+ACK_TIMEOUT_S = 2.0
 #: Button presses and background work run on this many threads, so a slow broker holding
 #: up a command's flush does not freeze every other session.
 CALLBACK_THREADS = 4
+
+
+class Ack(JSComponent):
+    """Tells the server when the browser has applied a redraw: the server bumps ``sent``
+    after each, and the browser answers once it has applied everything before it (Bokeh
+    applies a session's changes in order)."""
+
+    sent = param.Integer(default=0)
+
+    _esm = """
+    export function render({ model }) {
+      model.on('sent', () => model.send_msg({ack: model.sent}));
+    }
+    """
+
+    def __init__(self, **params: object) -> None:
+        super().__init__(width=0, height=0, margin=0, **params)
+        #: The last redraw the browser confirmed.
+        self.acked = 0
+
+    def _handle_msg(self, msg: object) -> None:
+        if isinstance(msg, dict) and isinstance(msg.get("ack"), int):
+            self.acked = max(self.acked, msg["ack"])
 
 
 class FleetPage:
@@ -78,8 +106,9 @@ class FleetPage:
                             # Only the tab on screen is in the browser's document.
                             sizing_mode="stretch_width", dynamic=True)
         self.tabs.param.watch(self._on_tab, "active")
+        self.ack = Ack()
         self.layout = pn.Column(
-            pn.Row(pn.pane.Markdown("## fleetcast", margin=(0, 10)), self.header,
+            pn.Row(pn.pane.Markdown("## fleetcast", margin=(0, 10)), self.header, self.ack,
                    sizing_mode="stretch_width"),
             self.tabs,
             sizing_mode="stretch_width",
@@ -89,6 +118,8 @@ class FleetPage:
         self._periodic_at = 0.0
         #: A draw is scheduled on this page's document and has not run yet.
         self.pending = False
+        #: When the last served redraw went out (monotonic), until its browser confirms it.
+        self.unconfirmed_since: float | None = None
         self.refresh()
 
     @property
@@ -112,6 +143,15 @@ class FleetPage:
     def _periodic_due(self, view: View, now: float) -> bool:
         return getattr(view, "periodic", False) and now - self._periodic_at >= PERIODIC_S
 
+    def ready(self, now: float) -> bool:
+        """No draw is waiting on the event loop, and the browser has confirmed the last one
+        (or has not for ``ACK_TIMEOUT_S``)."""
+        if self.pending:
+            return False
+        if self.unconfirmed_since is not None and self.ack.acked < self.ack.sent:
+            return now - self.unconfirmed_since >= ACK_TIMEOUT_S
+        return True
+
     def behind(self, model: FleetViewModel, now: float) -> bool:
         """Whether the header or the view on screen is behind ``model`` or wants a redraw."""
         view = self.active_view
@@ -122,30 +162,36 @@ class FleetPage:
         """Advance the view model and draw (a page outside a server, as in the tests)."""
         self.draw(self.models.advance())
 
-    def draw(self, model: FleetViewModel) -> None:
-        """Redraw the header and the view on screen if anything changed since they were drawn."""
+    def draw(self, model: FleetViewModel) -> bool:
+        """Redraw the header and the view on screen if anything changed since they were drawn;
+        returns whether anything was."""
         self.pending = False
         version = model.version
-        if version != self._drawn_version:
+        drawn = version != self._drawn_version
+        if drawn:
             self._drawn_version = version
             self.header.object = model.header
         view = self.active_view
         now = time.monotonic()
         periodic = self._periodic_due(view, now)
         if view.dirty or periodic or self._view_versions[id(view)] != version:
+            drawn = True
             self._view_versions[id(view)] = version
             if periodic:
                 self._periodic_at = now
             view.refresh()
             # After the draw: picking a default server in it must not ask for another.
             view.dirty = False
+        return drawn
 
     def draw_scheduled(self, model: FleetViewModel) -> None:
         """``draw`` as a callback on this page's document (the ticker schedules it there, so
         Bokeh runs it on the event loop with the document locked)."""
         try:
             with telemetry.UI_TICK.time():
-                self.draw(model)
+                if self.draw(model):
+                    self.unconfirmed_since = time.monotonic()
+                    self.ack.sent += 1  # after the redraw's changes: the browser's answer
         except Exception:
             log.exception("page refresh failed")
         telemetry.UI_DRAW_LAG.observe(time.monotonic() - model.created)
@@ -159,7 +205,9 @@ class SessionTicker:
     and schedules a draw of every page behind it, on that page's document.
 
     Pages are added when their session has loaded and discarded when it ends. A page whose
-    last draw has not run yet (the event loop is behind) gets no second one.
+    last draw has not run yet (the event loop is behind), or whose browser has not applied
+    it yet (short of CPU), gets no new one: each session gets the newest state as fast as
+    its browser takes it, never a backlog.
     """
 
     def __init__(self, models: ViewModels) -> None:
@@ -179,15 +227,15 @@ class SessionTicker:
     def __len__(self) -> int:
         return len(self._pages)
 
-    def tick(self) -> int:
+    def tick(self, now: float | None = None) -> int:
         """Advance the view model and schedule the pages behind it; returns how many."""
         model = self.models.advance()
-        now = time.monotonic()
+        now = time.monotonic() if now is None else now
         with self._lock:
             pages = list(self._pages.values())
         scheduled = 0
         for page, schedule in pages:
-            if page.pending or not page.behind(model, now):
+            if not page.ready(now) or not page.behind(model, now):
                 continue
             page.pending = True
             try:

@@ -62,8 +62,9 @@ class BenchResult:
     ui_cpu_s: float = 0.0
     ui_metrics: dict[str, float] = field(default_factory=dict)
     renderers: int = 0
-    #: What the browser took meanwhile, on the same cores.
+    #: What the browser took meanwhile, on the same cores, and per second while idle.
     browser_cpu_s: float = 0.0
+    browser_idle_cpu_per_s: float = 0.0
 
     def ui_figures(self) -> dict[str, Any]:
         """CPU per second, redraws per session per second and the mean server-side redraw
@@ -331,6 +332,8 @@ def drive(args: argparse.Namespace, url: str, ui_pid: int, metrics_url: str,
         for page in pages:
             page.goto(url)
             page.get_by_text("firing alert").first.wait_for(timeout=60_000)
+        # Nothing is published during the warm-up: what the browser costs with idle pages.
+        _, idle_from = browser_processes()
         time.sleep(args.warmup)
         renderers, browser_cpu = browser_processes()
         spy = start_profile(ui_pid, args.profile) if args.profile else None
@@ -338,6 +341,7 @@ def drive(args: argparse.Namespace, url: str, ui_pid: int, metrics_url: str,
         result = run_bench(args, pages, publish, rss)
         after, cpu_after = scrape(metrics_url), process.cpu_times()
         result.browser_cpu_s = browser_processes()[1] - browser_cpu
+        result.browser_idle_cpu_per_s = (browser_cpu - idle_from) / args.warmup
         if spy is not None:
             profile = stop_profile(spy, args.profile)
         result.renderers = renderers
@@ -404,11 +408,94 @@ def bench_ui(args: argparse.Namespace) -> int:
     return 0 if result.latencies_ms else 1
 
 
+def in_process_pages(services: Any, sessions: int) -> tuple[list[Any], list[int]]:
+    """``sessions`` pages in documents of their own, as the server builds them, sharing the
+    process's view model where the dashboard has one (an older checkout builds per page), and
+    the bytes of every change each document would send (serialised as the server does)."""
+    from bokeh.document import Document
+    from bokeh.protocol import Protocol
+
+    from ui.dashboard import FleetPage
+
+    try:
+        from ui.views.view_model import ViewModels
+
+        shared = ViewModels(services.state)
+        make = lambda: FleetPage(services, shared)  # noqa: E731
+    except ImportError:
+        make = lambda: FleetPage(services)  # noqa: E731
+    protocol, sent = Protocol(), [0]
+
+    def send(event: Any) -> None:
+        message = protocol.create("PATCH-DOC", [event])
+        sent[0] += len(message.content_json) + sum(len(b.data) for b in message.buffers)
+
+    pages = []
+    for _ in range(sessions):
+        page, document = make(), Document()
+        document.add_root(page.layout.get_root(document))
+        document.on_change(send)
+        pages.append(page)
+    return pages, sent
+
+
+def bench_ui_in_process(args: argparse.Namespace) -> int:
+    """The server side alone: ``--sessions`` pages in one process over a state fed like the
+    browser run's (a fleet step every ``--every`` s at ``--speed``, a marker flip in each),
+    ticked every 300 ms of simulated time; CPU time of the ticks' draws and of serialising
+    what each session would be sent (no browser, broker, feed decoding or socket)."""
+    if args.ui_source:  # the dashboard (``ui``) of that checkout, the rest of this one
+        if any(name == "ui" or name.startswith("ui.") for name in sys.modules):
+            raise SystemExit("--ui-source: ui is imported already")
+        sys.path.insert(0, args.ui_source)
+    from core.settings import Settings
+    from schemas.forecast import Forecast
+    from ui.fleet_state import FleetState
+    from ui.services import UiServices
+
+    tick_s = 0.3
+    forecasts, state = Forecasts(), FleetState(reuse_s=0.25)
+    start = datetime(2026, 1, 5, tzinfo=UTC)
+
+    def apply(server_id: str, risk: float, at: datetime) -> None:
+        state.apply_forecast(Forecast.model_validate_json(forecasts.encode(server_id, risk, at)))
+
+    ids = fleet_ids(args.servers)
+    for server_id in ids:
+        apply(server_id, 10.0, start)
+    pages, sent = in_process_pages(UiServices(Settings(), state=state), args.sessions)
+    per_tick = max(1, round(len(ids) * args.speed / 300 * tick_s))
+    ticks, cpu, sent_before = 0, 0.0, sent[0]
+    for flip in range(args.flips):
+        start += timedelta(minutes=5)
+        for tick in range(max(1, round(args.every / tick_s))):
+            for server_id in ids[tick * per_tick:(tick + 1) * per_tick]:
+                apply(server_id, 10.0 + (hash((server_id, flip)) % 40), start)
+            if tick == round(args.every / tick_s / 3):
+                apply(MARKERS.format(flip), 95.0, start)
+            began = time.thread_time()
+            for page in pages:
+                page.refresh()
+            cpu += time.thread_time() - began
+            ticks += 1
+    print(json.dumps({
+        "sessions": args.sessions, "servers": args.servers, "ticks": ticks,
+        "forecasts_per_tick": per_tick,
+        "cpu_ms_per_tick": round(1000 * cpu / ticks, 1),
+        "cpu_ms_per_session_tick": round(1000 * cpu / ticks / args.sessions, 2),
+        "kb_sent_per_session_tick": round((sent[0] - sent_before) / ticks / args.sessions / 1e3,
+                                          1),
+        "sessions_per_core_at_300ms": int(tick_s / (cpu / ticks / args.sessions)),
+    }, indent=2))
+    return 0
+
+
 def add_ui_bench(kinds: Any) -> None:
     """``fleetcast bench ui`` on the subparsers of ``fleetcast bench``."""
     ui = kinds.add_parser("ui", help="Dashboard update latency and memory under sessions.",
                           description=sys.modules[__name__].__doc__)
-    ui.set_defaults(bench_handler=bench_ui)
+    ui.set_defaults(bench_handler=lambda args: (bench_ui_in_process if args.in_process
+                                                else bench_ui)(args))
     ui.add_argument("--sessions", type=int, default=20, help="Concurrent dashboard sessions.")
     ui.add_argument("--servers", type=int, default=1000, help="Fleet size.")
     ui.add_argument("--flips", type=int, default=12, help="Marker changes to time.")
@@ -423,5 +510,8 @@ def add_ui_bench(kinds: Any) -> None:
     ui.add_argument("--profile", metavar="FILE",
                     help="Record the UI process with py-spy over the timed part (collapsed "
                          "stacks) and print its top frames.")
+    ui.add_argument("--in-process", action="store_true",
+                    help="The server side alone, in this process: the CPU time of the pages' "
+                         "redraws per tick and the bytes each session would be sent.")
     ui.add_argument("--ui-source", metavar="DIR",
                     help="Serve the dashboard from this checkout (compare two branches).")

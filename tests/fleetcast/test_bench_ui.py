@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from fleetcast.bench.ui import BenchResult, bucket_quantile, top_frames
+from fleetcast.cli import main
 
 COLLAPSED = [
     "main (cli.py:5);tick (dashboard.py:10);draw (dashboard.py:20) 6",
@@ -40,3 +45,14 @@ def test_the_ui_figures_come_from_the_metrics_change_over_the_run() -> None:
     assert figures["draw_lag_ms_p95_at_most"] == 500
     assert figures["within_1s"] == 0.5
     assert bucket_quantile({}, LAG, 0.95) is None
+
+
+def test_the_in_process_bench_prints_the_servers_share_of_a_tick(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bench", "ui", "--in-process", "--sessions", "2", "--servers", "30",
+                 "--flips", "2", "--every", "0.6"]) == 0
+
+    figures = json.loads(capsys.readouterr().out)
+    assert (figures["sessions"], figures["ticks"]) == (2, 4)
+    assert figures["cpu_ms_per_tick"] > 0 and figures["kb_sent_per_session_tick"] > 0

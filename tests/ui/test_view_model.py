@@ -10,7 +10,7 @@ import pytest
 
 from core.settings import Settings
 from tests.ui.factories import make_alert, make_forecast
-from ui.dashboard import FleetPage, SessionTicker
+from ui.dashboard import ACK_TIMEOUT_S, FleetPage, SessionTicker
 from ui.fleet_state import FleetState
 from ui.services import UiServices
 from ui.theme import swatch
@@ -70,10 +70,28 @@ def test_a_page_gets_no_second_draw_while_one_is_pending(state: FleetState) -> N
 
     queued.pop()()
     assert not page.pending
-    assert ticker.tick() == 1  # the draw ran an older model: the page is behind again
+    assert ticker.tick() == 0  # drawn an older model, but the browser has not applied it yet
+    page.ack._handle_msg({"ack": page.ack.sent})
+    assert ticker.tick() == 1  # applied: the page is behind again, and gets the newest
     ticker.discard(page)
     state.apply_forecast(make_forecast("ppdb003", 10.0, step=1))
     assert ticker.tick() == 0  # a session that ended is not drawn
+
+
+def test_a_browser_that_does_not_confirm_gets_a_redraw_after_the_timeout(
+    state: FleetState,
+) -> None:
+    ticker = SessionTicker(ViewModels(state))
+    [page] = pages_on(state, ticker, 1, lambda draw: draw())
+    state.apply_forecast(make_forecast("ppdb001", 60.0, step=1))
+    assert ticker.tick() == 1
+    sent_at = page.unconfirmed_since
+    assert sent_at is not None and page.ack.sent == 1
+
+    state.apply_forecast(make_forecast("ppdb001", 70.0, step=2))
+    assert ticker.tick(now=sent_at + ACK_TIMEOUT_S / 2) == 0
+    assert ticker.tick(now=sent_at + ACK_TIMEOUT_S) == 1
+    assert page.ack.sent == 2
 
 
 def test_the_view_model_follows_alerts(state: FleetState) -> None:
