@@ -224,9 +224,6 @@ class SessionTicker:
         with self._lock:
             self._pages.pop(id(page), None)
 
-    def __len__(self) -> int:
-        return len(self._pages)
-
     def tick(self, now: float | None = None) -> int:
         """Advance the view model and schedule the pages behind it; returns how many."""
         model = self.models.advance()
