@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -81,7 +82,7 @@ def test_a_flood_of_servers_is_capped_the_silent_evicted_and_the_live_shown(
         # In phases: admission follows arrival, and partitions are read in any order.
         for batch, total in ((old, 45), (live, 50), (flood, 2050)):
             publish(batch)
-            wait_until(lambda total=total: feed.applied == total, 60, f"{total} applied")
+            wait_until(partial(lambda n: feed.applied == n, total), 60, f"{total} applied")
         publish([issued(f.server_id, datetime.now(UTC), step=1) for f in live])
         wait_until(lambda: feed.applied == 2055, 30, "the live servers' next forecasts")
 
@@ -135,7 +136,7 @@ def test_the_api_shows_scenarios_the_simulator_applied_not_the_refused_ones(
     # On the topic: one refusal per command under a key no server has, the applied state
     # under the server's key.
     scenarios.wait_for(lambda ms: len(ms) >= 3 + 50 + 1, timeout_s=10)
-    records = [(m.key().decode(), ScenarioState.model_validate_json(m.value()))
+    records = [((m.key() or b"").decode(), ScenarioState.model_validate_json(m.value() or b""))
                for m in scenarios.messages]
     refusals = [s for key, s in records if key == REFUSED_KEY]
     assert len(refusals) == 50 and all(s.outcome == "refused" for s in refusals)
