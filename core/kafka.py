@@ -88,7 +88,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
                 raise
             time.sleep(0.5)
     wanted = [
-        NewTopic(settings.topic(spec.role), num_partitions=spec.partitions, replication_factor=1)
+        NewTopic(settings.topic(spec.role), num_partitions=spec.partitions, replication_factor=1,
+                 config={"cleanup.policy": "compact"} if spec.compacted else {})
         for spec in TOPICS
         if settings.topic(spec.role) not in existing
     ]

@@ -156,6 +156,7 @@ def run(
     publisher = MetricPublisher(settings, producer, stop)
     control = ControlHandler(settings, consumer, producer, simulator, stop)
     try:
+        control.announce()
         _backfill(simulator, publisher, minutes, stop)
         log.info("backfill done: %d events up to %s", publisher.produced, simulator.now)
         _live(simulator, publisher, control, clock=clock, speed=settings.speed, stop=stop)

@@ -12,6 +12,7 @@ from schemas.control_event import ControlEvent
 from schemas.dead_letter import DeadLetter
 from schemas.forecast import Forecast
 from schemas.metric_event import MetricEvent
+from schemas.scenario_state import ScenarioState
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,14 @@ class TopicSpec:
     key: str | None
     payload: type[Payload]
     description: str
+    #: Kept as the latest record per key (``cleanup.policy=compact``): a state, not a log.
+    compacted: bool = False
 
 
 # Partition counts: metrics/windows/forecasts are keyed by server and spread
 # over 6 partitions so up to 6 workers of one kind share the load; control is
 # one ordered stream of commands; alerts keep one partition per server order.
+# scenarios is small (a record per server, compacted): one partition.
 TOPICS: Final[tuple[TopicSpec, ...]] = (
     TopicSpec("metrics", "fleetcast.metrics", 6, "server_id", MetricEvent,
               "Raw metric events from producers."),
@@ -40,5 +44,8 @@ TOPICS: Final[tuple[TopicSpec, ...]] = (
               "Alert lifecycle: firing and resolved."),
     TopicSpec("deadletter", "fleetcast.deadletter", 1, None, DeadLetter,
               "Rejected inputs with the reason and the original bytes."),
+    TopicSpec("scenarios", "fleetcast.scenarios", 1, "server_id", ScenarioState,
+              "The scenario each server is in, as the simulator applied it, and refusals.",
+              compacted=True),
 )
 TOPIC_BY_ROLE: Final = {spec.role: spec for spec in TOPICS}
