@@ -1,0 +1,221 @@
+"""Where a restarted simulator continues: read back from the metrics topic what it published.
+
+The stream processor keeps each server's state at the newest event it saw,
+and at ``speed`` > 1 that is simulated hours ahead of the wall clock. A
+producer that restarted from the wall clock would send hours of events the
+processor has already closed: every one dead-lettered as late, the fleet
+blind until the new clock caught up. So at start-up the producer reads the
+tail of each partition of the metrics topic, takes each of its servers'
+newest minute there, and continues after it: the first minutes are sent only
+for the servers that miss them (what a crash left undelivered), no minute is
+sent twice, and the backfill never covers what is already there.
+
+The topic itself is the record, not a checkpoint beside it: what matters is
+what the processor can have seen, and a checkpoint written after the events
+could lag behind them (minutes sent twice, dead-lettered) or run ahead (minutes
+lost). ``read_published`` does the I/O; ``trusted_newest`` and ``plan_start``
+are pure.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from pydantic import ValidationError
+
+from core.kafka import make_consumer
+from core.settings import Settings
+from schemas.metric_event import MetricEvent
+
+log = logging.getLogger(__name__)
+
+MINUTE: Final = timedelta(minutes=1)
+#: How far back the tail is read, in minutes of the whole fleet's events: a server
+#: of the fleet not seen in its last hour of events counts as never published
+#: (it is new to the fleet) rather than making every start-up read the whole topic.
+TAIL_MINUTES: Final = 60
+_TIMEOUT_S: Final = 10.0
+#: The whole read-back; past it the start-up fails (and ``fleetcast up`` retries)
+#: rather than guess where to continue.
+_READ_DEADLINE_S: Final = 60.0
+
+
+@dataclass(frozen=True)
+class StartPlan:
+    """Where the simulator starts and what of its first minutes is already on the topic.
+
+    ``first`` is the simulator's first minute; every minute from it through
+    ``backfill_through`` is produced at once, and the live clock runs from
+    ``clock_start``. ``published`` holds each server's newest minute already on
+    the topic (empty on a fresh start); ``newest`` is the latest of them, and
+    servers of the fleet not in ``published`` get nothing up to it either.
+    """
+
+    first: datetime
+    backfill_through: datetime
+    clock_start: datetime
+    published: Mapping[str, datetime] = field(default_factory=dict)
+
+    @property
+    def resumed(self) -> bool:
+        return bool(self.published)
+
+    @property
+    def newest(self) -> datetime | None:
+        return max(self.published.values()) if self.published else None
+
+    @property
+    def backfill_minutes(self) -> int:
+        return max(0, (self.backfill_through - self.first) // MINUTE + 1)
+
+    def unpublished(self, events: list[MetricEvent]) -> list[MetricEvent]:
+        """``events`` less those for a minute their server already has on the topic."""
+        newest = self.newest
+        if newest is None or not events or events[0].timestamp > newest:
+            return events  # past the resume point: every event is new
+        return [e for e in events if e.timestamp > self.published.get(e.server_id, newest)]
+
+
+def _minute(t: datetime) -> datetime:
+    return t.replace(second=0, microsecond=0)
+
+
+def plan_start(now: datetime, backfill_minutes: int, published: Mapping[str, datetime]
+               ) -> StartPlan:
+    """The start for a simulator at wall-clock ``now`` given what is ``published`` already.
+
+    Fresh (nothing published): the last ``backfill_minutes`` minutes up to and
+    including the current one, then live from ``now``. Resumed: the simulated
+    clock continues one minute after the newest published minute, or at ``now``
+    if that is later (a producer at speed 1, or down for a while: the minutes in
+    between are produced at once, at most ``backfill_minutes`` of them); the
+    first minutes start after the server that is furthest behind.
+    """
+    if not published:
+        current = _minute(now)
+        return StartPlan(first=current - (backfill_minutes - 1) * MINUTE,
+                         backfill_through=current, clock_start=now)
+    minutes = {sid: _minute(t) for sid, t in published.items()}
+    newest = max(minutes.values())
+    clock_start = max(now, newest + MINUTE)
+    through = _minute(clock_start)
+    # A gap longer than the backfill is not filled in: no more history than a fresh start.
+    earliest = through - max(backfill_minutes - 1, 0) * MINUTE
+    first = max(min(minutes.values()) + MINUTE, earliest)
+    return StartPlan(first=first, backfill_through=through, clock_start=clock_start,
+                     published=minutes)
+
+
+def trusted_newest(times: Mapping[str, Sequence[datetime]], tolerance: timedelta
+                   ) -> dict[str, datetime]:
+    """Each server's newest time, leaving out times far ahead of the rest of the fleet.
+
+    The simulator moves its whole fleet together, so after a crash its servers'
+    newest minutes differ by a minute or two. Anyone may write to the metrics
+    topic, though: one event for one server dated a year ahead (which the
+    stream processor refuses) must not make the simulator jump a year. Times
+    more than ``tolerance`` after the fleet's (lower) median newest time are ignored;
+    a server with nothing else is left out.
+    """
+    newest = {sid: max(ts) for sid, ts in times.items() if ts}
+    if not newest:
+        return {}
+    limit = statistics.median_low(newest.values()) + tolerance
+    trusted = {sid: max((t for t in times[sid] if t <= limit), default=None) for sid in newest}
+    return {sid: t for sid, t in trusted.items() if t is not None}
+
+
+def read_published(settings: Settings, server_ids: Collection[str]
+                   ) -> dict[str, list[datetime]]:
+    """The event times of ``server_ids`` in the tail of the metrics topic, by server.
+
+    Each partition is read backwards in growing chunks from its end until
+    every server was seen, the partitions' starts are reached or about
+    ``TAIL_MINUTES`` of the fleet's events were read. Messages that are not a
+    valid metric event of the fleet are skipped (the stream processor
+    dead-letters them).
+    """
+    topic = settings.topic_metrics
+    wanted = {sid.encode(): sid for sid in server_ids}
+    consumer = make_consumer(settings, f"fleetcast-resume-{uuid.uuid4().hex}",
+                             **{"enable.partition.eof": True})
+    times: dict[str, list[datetime]] = defaultdict(list)
+    try:
+        metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S)
+        starts: dict[int, int] = {}
+        ends: dict[int, int] = {}
+        for partition in sorted(metadata.topics[topic].partitions):
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=_TIMEOUT_S, cached=False)
+            starts[partition], ends[partition] = low, high
+        budget = TAIL_MINUTES * len(wanted)
+        chunk = max(100, math.ceil(2 * len(wanted) / max(len(ends), 1)))
+        deadline = time.monotonic() + _READ_DEADLINE_S
+        # The first chunk of each partition runs to its end, whatever the high
+        # watermark said: Tansu reports the last batch's first offset + 1, so
+        # the newest events of a batch lie past it.
+        ranges: dict[int, tuple[int, int | None]] = {
+            p: (max(starts[p], end - chunk), None) for p, end in ends.items() if end > starts[p]}
+        while ranges and budget > 0:
+            for message in _read_ranges(consumer, topic, ranges, deadline):
+                budget -= 1
+                found = _event_time(message, wanted)
+                if found is not None:
+                    times[found[0]].append(found[1])
+            if len(times) == len(wanted):
+                break
+            chunk *= 2
+            ranges = {p: (max(starts[p], lo - chunk), lo) for p, (lo, _) in ranges.items()
+                      if lo > starts[p]}
+    finally:
+        consumer.close()
+    return dict(times)
+
+
+def _read_ranges(
+    consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, int | None]],
+    deadline: float,
+) -> Iterator[Message]:
+    """The messages at offsets ``[lo, hi)`` of each partition (``hi`` None: to its end)."""
+    consumer.assign([TopicPartition(topic, p, lo) for p, (lo, _) in ranges.items()])
+    left = set(ranges)
+    while left:
+        if time.monotonic() > deadline:
+            raise TimeoutError(
+                f"could not read back the tail of {topic} within {_READ_DEADLINE_S:g} s")
+        for message in consumer.consume(num_messages=1_000, timeout=0.5):
+            partition, error = message.partition(), message.error()
+            if partition not in left:
+                continue
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    left.discard(partition)
+                continue
+            offset, hi = message.offset(), ranges[partition][1]
+            if offset is not None and (hi is None or offset < hi):
+                yield message
+            if hi is not None and offset is not None and offset >= hi - 1:
+                left.discard(partition)
+    consumer.unassign()
+
+
+def _event_time(message: Message, wanted: Mapping[bytes, str]) -> tuple[str, datetime] | None:
+    """The server and time of a valid metric event of the fleet; None for anything else."""
+    sid = wanted.get(message.key() or b"")
+    if sid is None:
+        return None
+    try:
+        event = MetricEvent.model_validate_json(message.value() or b"")
+    except ValidationError:
+        return None
+    return (sid, event.timestamp) if event.server_id == sid else None
