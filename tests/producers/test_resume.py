@@ -1,4 +1,4 @@
-"""A restarted simulator continues from what it published: no minute lost, none twice, no re-backfill."""
+"""A restarted simulator continues from what it published: no minute lost, none sent twice."""
 
 from __future__ import annotations
 
