@@ -45,8 +45,9 @@ MINUTE: Final = timedelta(minutes=1)
 #: (it is new to the fleet) rather than making every start-up read the whole topic.
 TAIL_MINUTES: Final = 60
 _TIMEOUT_S: Final = 10.0
-#: The whole read-back; past it the start-up fails (and ``fleetcast up`` retries)
-#: rather than guess where to continue.
+#: The whole read-back. Past it with the newest chunk unread the start-up fails (and
+#: ``fleetcast up`` retries) rather than guess where to continue; deeper down the
+#: read stops there.
 _READ_DEADLINE_S: Final = 60.0
 
 
@@ -166,14 +167,25 @@ def read_published(settings: Settings, server_ids: Collection[str]
         # the newest events of a batch lie past it.
         ranges: dict[int, tuple[int, int | None]] = {
             p: (max(starts[p], end - chunk), None) for p, end in ends.items() if end > starts[p]}
+        top = True
         while ranges and budget > 0:
-            for message in _read_ranges(consumer, topic, ranges, deadline):
-                budget -= 1
-                found = _event_time(message, wanted)
-                if found is not None:
-                    times[found[0]].append(found[1])
+            try:
+                for message in _read_ranges(consumer, topic, ranges, deadline):
+                    budget -= 1
+                    found = _event_time(message, wanted)
+                    if found is not None:
+                        times[found[0]].append(found[1])
+            except TimeoutError:
+                if top:
+                    raise  # the newest events unread: no safe place to continue from
+                # Deeper down it is safe to stop: servers not seen get nothing up to
+                # the newest minute (``StartPlan.unpublished``).
+                log.warning("read back %s for %g s; %d of %d servers seen, the rest "
+                            "count as new", topic, _READ_DEADLINE_S, len(times), len(wanted))
+                break
             if len(times) == len(wanted):
                 break
+            top = False
             chunk *= 2
             ranges = {p: (max(starts[p], lo - chunk), lo) for p, (lo, _) in ranges.items()
                       if lo > starts[p]}
