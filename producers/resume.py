@@ -14,7 +14,8 @@ The topic itself is the record, not a checkpoint beside it: what matters is
 what the processor can have seen, and a checkpoint written after the events
 could lag behind them (minutes sent twice, dead-lettered) or run ahead (minutes
 lost). ``read_published`` does the I/O; ``trusted_newest`` and ``plan_start``
-are pure.
+are pure. The scenarios in force come back from the scenarios topic, where the
+simulator records what it applied (``read_scenarios``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pydantic import ValidationError
 from core.kafka import make_consumer
 from core.settings import Settings
 from schemas.metric_event import MetricEvent
+from schemas.scenario_state import ScenarioState
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +154,9 @@ def read_published(settings: Settings, server_ids: Collection[str]
                              **{"enable.partition.eof": True})
     times: dict[str, list[datetime]] = defaultdict(list)
     try:
-        metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S)
-        starts: dict[int, int] = {}
-        ends: dict[int, int] = {}
-        for partition in sorted(metadata.topics[topic].partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=_TIMEOUT_S, cached=False)
-            starts[partition], ends[partition] = low, high
+        bounds = _bounds(consumer, topic)
+        starts = {p: low for p, (low, _) in bounds.items()}
+        ends = {p: high for p, (_, high) in bounds.items()}
         budget = TAIL_MINUTES * len(wanted)
         chunk = max(100, math.ceil(2 * len(wanted) / max(len(ends), 1)))
         deadline = time.monotonic() + _READ_DEADLINE_S
@@ -192,6 +190,43 @@ def read_published(settings: Settings, server_ids: Collection[str]
     finally:
         consumer.close()
     return dict(times)
+
+
+def read_scenarios(settings: Settings, server_ids: Collection[str]) -> dict[str, ScenarioState]:
+    """Each of ``server_ids``' latest ``applied`` record on the scenarios topic.
+
+    What a resumed simulator restores (``FleetSimulator.restore``): the topic is
+    compacted and keyed by server, so it stays about a record per server however
+    long the stack runs. Records that do not parse are skipped.
+    """
+    topic = settings.topic_scenarios
+    wanted = set(server_ids)
+    latest: dict[str, ScenarioState] = {}
+    consumer = make_consumer(settings, f"fleetcast-resume-{uuid.uuid4().hex}",
+                             **{"enable.partition.eof": True})
+    try:
+        ranges: dict[int, tuple[int, int | None]] = {
+            p: (low, None) for p, (low, high) in _bounds(consumer, topic).items() if high > low}
+        messages = list(_read_ranges(consumer, topic, ranges,
+                                     time.monotonic() + _READ_DEADLINE_S))
+    finally:
+        consumer.close()
+    for message in sorted(messages, key=lambda m: (m.partition() or 0, m.offset() or 0)):
+        try:
+            record = ScenarioState.model_validate_json(message.value() or b"")
+        except ValidationError:
+            continue
+        if record.outcome == "applied" and record.server_id in wanted:
+            latest[record.server_id] = record
+    return latest
+
+
+def _bounds(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
+    """Each partition's low and high watermarks (Tansu's high one may fall short of the end)."""
+    metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S)
+    return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S,
+                                              cached=False)
+            for p in sorted(metadata.topics[topic].partitions)}
 
 
 def _read_ranges(

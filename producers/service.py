@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
@@ -30,9 +30,16 @@ from core.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.control import ControlHandler
 from producers.fleet import default_fleet
-from producers.resume import StartPlan, plan_start, read_published, trusted_newest
+from producers.resume import (
+    StartPlan,
+    plan_start,
+    read_published,
+    read_scenarios,
+    trusted_newest,
+)
 from producers.simulator import FleetSimulator
 from schemas.metric_event import MetricEvent
+from schemas.scenario_state import ScenarioState
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +135,23 @@ def _live(
                      publisher.produced, simulator.now, len(simulator.active_overrides()))
 
 
+def _restore_scenarios(simulator: FleetSimulator, states: Mapping[str, ScenarioState]) -> None:
+    """Put back the scenarios that were in force when the producer stopped."""
+    restored: dict[str, str] = {}
+    for sid, record in states.items():
+        if not record.in_force or record.state is None:
+            continue
+        try:
+            simulator.restore(sid, record.state, record.at)
+        except ValueError as exc:  # not a state this simulator makes: a forged record
+            log.warning("scenario state of %s not restored: %s", sid, exc)
+            continue
+        restored[sid] = record.state
+    if restored:
+        log.info("restored %d server(s) in a scenario: %s", len(restored),
+                 dict(list(restored.items())[:10]))
+
+
 def run(
     settings: Settings, stop: threading.Event | None = None, *, start: datetime | None = None
 ) -> None:
@@ -150,6 +174,7 @@ def run(
 
     simulator = FleetSimulator(server_ids, seed=settings.seed, start=plan.first)
     if plan.resumed:
+        _restore_scenarios(simulator, read_scenarios(settings, server_ids))
         log.info("resuming after what %s holds: newest minute %s (%d of %d servers seen); "
                  "simulated clock continues at %s; %d minute(s) produced at once, only for "
                  "servers that miss them", settings.topic_metrics, plan.newest,

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from core.control import publish_scenario
 from core.kafka import make_producer
 from producers.fleet import default_fleet
 from producers.resume import MINUTE, plan_start, read_published, trusted_newest
 from producers.service import run
 from schemas.metric_event import MetricEvent
+from schemas.scenario_state import ScenarioState
 from tests.conftest import SettingsFactory
 from tests.helpers import ServiceThread, TopicReader
 from tests.producers.test_service import by_server, live_for_all
@@ -88,8 +90,12 @@ def test_read_published_finds_each_servers_newest_minute_past_noise(make_setting
     assert read_published(make_settings(), fleet) == {}, "an empty topic: a fresh start"
 
 
+def _critical(event: MetricEvent) -> bool:
+    return (event.cpu_pct or 0) >= 97 and (event.mem_pct or 0) >= 97
+
+
 @pytest.mark.broker
-def test_a_restarted_producer_continues_its_clock_without_a_gap_or_a_repeat(
+def test_a_restarted_producer_continues_its_clock_and_its_scenarios_without_a_gap_or_a_repeat(
     make_settings: SettingsFactory, read_topic: Callable[..., TopicReader]
 ):
     # At 600x the simulated clock runs far ahead of the (pinned) wall clock, as under
@@ -97,20 +103,35 @@ def test_a_restarted_producer_continues_its_clock_without_a_gap_or_a_repeat(
     settings = make_settings(servers=3, speed=600, backfill_hours=0.5)
     fleet = default_fleet(3)
     metrics = read_topic(settings, settings.topic_metrics)
+    scenarios = read_topic(settings, settings.topic_scenarios)
 
     first = ServiceThread(lambda stop: run(settings, stop, start=NOW))
-    metrics.wait_for(live_for_all(fleet, CURRENT + 20 * MINUTE), timeout_s=30)
+    metrics.wait_for(live_for_all(fleet, CURRENT + 5 * MINUTE), timeout_s=30)
+    publish_scenario(settings, make_producer(settings), "critical", ["ppdb001"])
+    metrics.wait_for(lambda ms: any(_critical(e) for e in by_server(ms)["ppdb001"]), 30)
     first.shut_down()
     metrics.poll(1.0)
     before = max(e.timestamp for e in by_server(metrics.messages)[fleet[0]])
+    went_critical = next(
+        ScenarioState.model_validate_json(m.value()) for m in scenarios.poll(1.0)
+        if ScenarioState.model_validate_json(m.value()).scenario == "critical")
 
     second = ServiceThread(lambda stop: run(settings, stop, start=NOW))
     try:
         metrics.wait_for(live_for_all(fleet, before + 10 * MINUTE), timeout_s=30)
     finally:
         second.shut_down()
-    for server, events in by_server(metrics.messages).items():
-        stamps = [e.timestamp for e in events]
+    events = by_server(metrics.messages)
+    for server, server_events in events.items():
+        stamps = [e.timestamp for e in server_events]
         assert stamps[0] == CURRENT - 29 * MINUTE, "one backfill, at the first start only"
         assert all(b - a == MINUTE for a, b in itertools.pairwise(stamps)), (
             f"{server}: every minute once, in order, across the restart")
+    assert all(_critical(e) for e in events["ppdb001"] if e.timestamp > before), (
+        "still critical after the restart, not back to healthy or ramping again")
+    assert not any(_critical(e) for e in events["ppml0001"])
+    scenarios.poll(1.0)
+    announced = [ScenarioState.model_validate_json(m.value()) for m in scenarios.messages]
+    last = [r for r in announced if r.server_id == "ppdb001"][-1]
+    assert (last.scenario, last.state, last.at) == (None, "critical", went_critical.at), (
+        "the restarted simulator announces the scenario in force, since when it held")
