@@ -46,6 +46,10 @@ MINUTE: Final = timedelta(minutes=1)
 #: of the fleet not seen in its last hour of events counts as never published
 #: (it is new to the fleet) rather than making every start-up read the whole topic.
 TAIL_MINUTES: Final = 60
+#: How far a server may be ahead of the rest of the fleet's newest minute. The simulator
+#: moves its fleet together (after a crash its servers differ by the minutes one
+#: partition's delivery lagged another's), so a day ahead is no doing of its own.
+OUTLIER: Final = timedelta(days=1)
 _TIMEOUT_S: Final = 10.0
 #: The whole read-back. Past it with the newest chunk unread the start-up fails (and
 #: ``fleetcast up`` retries) rather than guess where to continue; deeper down the
@@ -119,23 +123,33 @@ def plan_start(now: datetime, backfill_minutes: int, published: Mapping[str, dat
                      published=minutes)
 
 
-def trusted_newest(times: Mapping[str, Sequence[datetime]], tolerance: timedelta
-                   ) -> dict[str, datetime]:
-    """Each server's newest time, leaving out times far ahead of the rest of the fleet.
+def trusted_newest(times: Mapping[str, Sequence[datetime]], now: datetime,
+                   tolerance: timedelta) -> dict[str, datetime]:
+    """Each server's newest time, leaving out dates that jump ahead as a forgery does.
 
-    The simulator moves its whole fleet together, so after a crash its servers'
-    newest minutes differ by a minute or two. Anyone may write to the metrics
-    topic, though: one event for one server dated a year ahead (which the
-    stream processor refuses) must not make the simulator jump a year. Times
-    more than ``tolerance`` after the fleet's (lower) median newest time are ignored;
-    a server with nothing else is left out.
+    Anyone may write to the metrics topic: one event for one server dated a
+    year ahead (which the stream processor refuses) must not make the
+    simulator jump a year. As the processor does (``check_not_ahead``), a time
+    counts only if it is at most ``tolerance`` past both the wall clock ``now``
+    and the server's previous time; the simulator's own minutes follow each
+    other. A server whose times all lie more than ``OUTLIER`` beyond the rest
+    of the fleet's (its tail is nothing but a forgery) is left out.
     """
-    newest = {sid: max(ts) for sid, ts in times.items() if ts}
+    newest: dict[str, datetime] = {}
+    for sid, ts in times.items():
+        chain = sorted(ts)
+        if not chain:
+            continue
+        last = chain[0]
+        for t in chain[1:]:
+            if t > max(now, last) + tolerance:
+                break  # and every later time is further ahead still
+            last = t
+        newest[sid] = last
     if not newest:
         return {}
-    limit = statistics.median_low(newest.values()) + tolerance
-    trusted = {sid: max((t for t in times[sid] if t <= limit), default=None) for sid in newest}
-    return {sid: t for sid, t in trusted.items() if t is not None}
+    limit = statistics.median_low(newest.values()) + OUTLIER
+    return {sid: t for sid, t in newest.items() if t <= limit}
 
 
 def read_published(settings: Settings, server_ids: Collection[str]

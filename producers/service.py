@@ -163,10 +163,10 @@ def run(
     stop = stop_on_signals(stop)
     ensure_topics(settings)
     server_ids = default_fleet(settings.servers)
-    published = trusted_newest(read_published(settings, server_ids),
+    now = (start or datetime.now(UTC)).astimezone(UTC)
+    published = trusted_newest(read_published(settings, server_ids), now,
                                timedelta(seconds=settings.max_future_skew_s))
-    plan = plan_start((start or datetime.now(UTC)).astimezone(UTC),
-                      round(settings.backfill_hours * 60), published)
+    plan = plan_start(now, round(settings.backfill_hours * 60), published)
     started = time.monotonic()
 
     def clock() -> datetime:

@@ -58,16 +58,19 @@ def test_a_resume_behind_the_wall_clock_fills_the_gap_but_never_more_than_the_ba
 
 
 def test_one_forged_future_event_does_not_move_the_resume_point():
-    t = CURRENT + timedelta(hours=2)
+    t = CURRENT + timedelta(hours=2)  # the simulator runs ahead of the wall clock (NOW)
     times = {
         "ppml0001": [t - MINUTE, t],
-        "ppdb001": [t - MINUTE, t, t + timedelta(days=399)],  # forged
-        "ppweb001": [t - 2 * MINUTE, t - MINUTE],
+        "ppdb001": [t - MINUTE, t + timedelta(days=399), t],  # forged, then its next minute
+        "ppweb001": [t + 9 * MINUTE, t + 10 * MINUTE],  # its partition was delivered ahead
         "ppsrv001": [t + timedelta(days=399)],  # nothing but the forgery
     }
-    assert trusted_newest(times, timedelta(minutes=5)) == {
-        "ppml0001": t, "ppdb001": t, "ppweb001": t - MINUTE}
-    assert trusted_newest({}, timedelta(minutes=5)) == {}
+    assert trusted_newest(times, NOW, timedelta(minutes=5)) == {
+        "ppml0001": t, "ppdb001": t, "ppweb001": t + 10 * MINUTE}
+    # Up to the wall clock is no jump: a producer that was down for a day at speed 1.
+    back = {"ppml0001": [CURRENT - timedelta(days=1), CURRENT]}
+    assert trusted_newest(back, NOW, timedelta(minutes=5)) == {"ppml0001": CURRENT}
+    assert trusted_newest({}, NOW, timedelta(minutes=5)) == {}
 
 
 @pytest.mark.broker
