@@ -62,7 +62,7 @@ class ControlHandler:
         simulator = self._simulator
         self._publish(ScenarioState(
             outcome="applied", server_id=sid, scenario=None, state=simulator.state_of(sid),
-            at=simulator.next_time) for sid in simulator.server_ids)
+            at=simulator.since(sid)) for sid in simulator.server_ids)
 
     def poll(self, timeout_s: float) -> None:
         """Handle the commands that arrive within ``timeout_s``."""
