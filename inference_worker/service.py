@@ -65,6 +65,7 @@ class InferenceWorker:
         self.forecaster = forecaster
         self.calibration = calibration_for(settings, forecaster.version)
         self.tracker = AlertTracker()
+        self.partitions: tuple[int, ...] = ()  # the windows partitions held now
         self.batcher: MicroBatcher[tuple[Message, ContextWindow]] = MicroBatcher(
             settings.batch_size, settings.batch_deadline_ms / 1000
         )
@@ -129,6 +130,7 @@ class InferenceWorker:
         log.info("open alerts of windows partitions %s: %d, from %s", held,
                  len(self.tracker.open_alerts()), self.settings.topic_alert_state)
         self._producer.flush(10)  # dead letters of unreadable state records, if any
+        self.partitions = tuple(held)
 
     def _revoked(self, _: object, partitions: list[TopicPartition]) -> None:
         """Let go of the servers: their next owner reads their alerts from the state topic.
@@ -137,6 +139,7 @@ class InferenceWorker:
         offsets are not committed, so the next owner (perhaps this worker
         again) scores them with the alerts it has read back.
         """
+        self.partitions = ()
         dropped = self.batcher.take()
         self.tracker.seed([])
         log.info("windows partitions revoked: %s (%d unscored windows left to their next owner)",
