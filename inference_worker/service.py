@@ -126,9 +126,11 @@ class InferenceWorker:
         """Before any window of them is scored: the open alerts of the servers handed over."""
         log_assignment(consumer, partitions)
         held = sorted(tp.partition for tp in partitions)
+        started = time.monotonic()
         self.tracker.seed(load_open_alerts(self.settings, held, self._dead_letter))
-        log.info("open alerts of windows partitions %s: %d, from %s", held,
-                 len(self.tracker.open_alerts()), self.settings.topic_alert_state)
+        log.info("open alerts of windows partitions %s: %d, read from %s in %.2f s", held,
+                 len(self.tracker.open_alerts()), self.settings.topic_alert_state,
+                 time.monotonic() - started)
         self._producer.flush(10)  # dead letters of unreadable state records, if any
         self.partitions = tuple(held)
 
