@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     topic_windows: str = "fleetcast.windows"
     topic_forecasts: str = "fleetcast.forecasts"
     topic_alerts: str = "fleetcast.alerts"
+    topic_alert_state: str = "fleetcast.alert-state"
     topic_deadletter: str = "fleetcast.deadletter"
     topic_scenarios: str = "fleetcast.scenarios"
 
