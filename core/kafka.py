@@ -167,23 +167,27 @@ def dead_letter_message(
 
 def read_partitions(
     settings: Settings, topic: str, ends: Mapping[int, int | None], *, timeout_s: float = 30.0,
+    starts: Mapping[int, int] | None = None,
 ) -> Iterator[Message]:
-    """The messages of ``topic``'s partitions ``ends`` from their beginning, in offset order.
+    """The messages of ``topic``'s partitions ``ends``, in offset order per partition.
 
-    Each partition is read up to its offset in ``ends`` (exclusive), or to its end
-    as it is now where that is None. The end is where a fetch reports the
+    Each partition is read from its offset in ``starts`` (its beginning where not
+    given) up to its offset in ``ends`` (exclusive), or to its end as it is now
+    where that is None. The end is where a fetch reports the
     partition exhausted (``enable.partition.eof``), not the high watermark that
     ``get_watermark_offsets`` gives: the embedded broker answers that one with
     the base offset of the last record batch plus one, short of a batch of many
     records. TimeoutError after ``timeout_s``, so a caller never takes a part
     of a partition for all of it.
     """
-    pending = {p: end for p, end in ends.items() if end is None or end > 0}
+    first = dict(starts or {})
+    pending = {p: end for p, end in ends.items() if end is None or end > first.get(p, 0)}
     if not pending:
         return
     consumer = make_consumer(settings, f"{topic}-reader", **{"enable.partition.eof": True})
     try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        consumer.assign([TopicPartition(topic, p, first.get(p, OFFSET_BEGINNING))
+                         for p in pending])
         deadline = time.monotonic() + timeout_s
         while pending:
             if time.monotonic() > deadline:

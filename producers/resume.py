@@ -26,15 +26,15 @@ import statistics
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
 
-from core.kafka import make_consumer
+from core.kafka import make_consumer, read_partitions
 from core.settings import Settings
 from schemas.metric_event import MetricEvent
 from schemas.scenario_state import ScenarioState
@@ -164,45 +164,47 @@ def read_published(settings: Settings, server_ids: Collection[str]
     """
     topic = settings.topic_metrics
     wanted = {sid.encode(): sid for sid in server_ids}
-    consumer = make_consumer(settings, f"fleetcast-resume-{uuid.uuid4().hex}",
-                             **{"enable.partition.eof": True})
-    times: dict[str, list[datetime]] = defaultdict(list)
+    consumer = make_consumer(settings, f"fleetcast-resume-{uuid.uuid4().hex}")
     try:
         bounds = _bounds(consumer, topic)
-        starts = {p: low for p, (low, _) in bounds.items()}
-        ends = {p: high for p, (_, high) in bounds.items()}
-        budget = TAIL_MINUTES * len(wanted)
-        chunk = max(100, math.ceil(2 * len(wanted) / max(len(ends), 1)))
-        deadline = time.monotonic() + _READ_DEADLINE_S
-        # The first chunk of each partition runs to its end, whatever the high
-        # watermark said: Tansu reports the last batch's first offset + 1, so
-        # the newest events of a batch lie past it.
-        ranges: dict[int, tuple[int, int | None]] = {
-            p: (max(starts[p], end - chunk), None) for p, end in ends.items() if end > starts[p]}
-        top = True
-        while ranges and budget > 0:
-            try:
-                for message in _read_ranges(consumer, topic, ranges, deadline):
-                    budget -= 1
-                    found = _event_time(message, wanted)
-                    if found is not None:
-                        times[found[0]].append(found[1])
-            except TimeoutError:
-                if top:
-                    raise  # the newest events unread: no safe place to continue from
-                # Deeper down it is safe to stop: servers not seen get nothing up to
-                # the newest minute (``StartPlan.unpublished``).
-                log.warning("read back %s for %g s; %d of %d servers seen, the rest "
-                            "count as new", topic, _READ_DEADLINE_S, len(times), len(wanted))
-                break
-            if len(times) == len(wanted):
-                break
-            top = False
-            chunk *= 2
-            ranges = {p: (max(starts[p], lo - chunk), lo) for p, (lo, _) in ranges.items()
-                      if lo > starts[p]}
     finally:
         consumer.close()
+    times: dict[str, list[datetime]] = defaultdict(list)
+    starts = {p: low for p, (low, _) in bounds.items()}
+    ends = {p: high for p, (_, high) in bounds.items()}
+    budget = TAIL_MINUTES * len(wanted)
+    chunk = max(100, math.ceil(2 * len(wanted) / max(len(ends), 1)))
+    deadline = time.monotonic() + _READ_DEADLINE_S
+    # The first chunk of each partition runs to its end, whatever the high
+    # watermark said: Tansu reports the last batch's first offset + 1, so
+    # the newest events of a batch lie past it.
+    ranges: dict[int, tuple[int, int | None]] = {
+        p: (max(starts[p], end - chunk), None) for p, end in ends.items() if end > starts[p]}
+    top = True
+    while ranges and budget > 0:
+        try:
+            for message in read_partitions(
+                    settings, topic, {p: hi for p, (_, hi) in ranges.items()},
+                    starts={p: lo for p, (lo, _) in ranges.items()},
+                    timeout_s=max(deadline - time.monotonic(), 0.1)):
+                budget -= 1
+                found = _event_time(message, wanted)
+                if found is not None:
+                    times[found[0]].append(found[1])
+        except TimeoutError:
+            if top:
+                raise  # the newest events unread: no safe place to continue from
+            # Deeper down it is safe to stop: servers not seen get nothing up to
+            # the newest minute (``StartPlan.unpublished``).
+            log.warning("read back %s for %g s; %d of %d servers seen, the rest "
+                        "count as new", topic, _READ_DEADLINE_S, len(times), len(wanted))
+            break
+        if len(times) == len(wanted):
+            break
+        top = False
+        chunk *= 2
+        ranges = {p: (max(starts[p], lo - chunk), lo) for p, (lo, _) in ranges.items()
+                  if lo > starts[p]}
     return dict(times)
 
 
@@ -216,15 +218,13 @@ def read_scenarios(settings: Settings, server_ids: Collection[str]) -> dict[str,
     topic = settings.topic_scenarios
     wanted = set(server_ids)
     latest: dict[str, ScenarioState] = {}
-    consumer = make_consumer(settings, f"fleetcast-resume-{uuid.uuid4().hex}",
-                             **{"enable.partition.eof": True})
+    consumer = make_consumer(settings, f"fleetcast-resume-{uuid.uuid4().hex}")
     try:
-        ranges: dict[int, tuple[int, int | None]] = {
-            p: (low, None) for p, (low, high) in _bounds(consumer, topic).items() if high > low}
-        messages = list(_read_ranges(consumer, topic, ranges,
-                                     time.monotonic() + _READ_DEADLINE_S))
+        ends: dict[int, int | None] = {
+            p: None for p, (low, high) in _bounds(consumer, topic).items() if high > low}
     finally:
         consumer.close()
+    messages = list(read_partitions(settings, topic, ends, timeout_s=_READ_DEADLINE_S))
     for message in sorted(messages, key=lambda m: (m.partition() or 0, m.offset() or 0)):
         try:
             record = ScenarioState.model_validate_json(message.value() or b"")
@@ -241,33 +241,6 @@ def _bounds(consumer: Consumer, topic: str) -> dict[int, tuple[int, int]]:
     return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=_TIMEOUT_S,
                                               cached=False)
             for p in sorted(metadata.topics[topic].partitions)}
-
-
-def _read_ranges(
-    consumer: Consumer, topic: str, ranges: Mapping[int, tuple[int, int | None]],
-    deadline: float,
-) -> Iterator[Message]:
-    """The messages at offsets ``[lo, hi)`` of each partition (``hi`` None: to its end)."""
-    consumer.assign([TopicPartition(topic, p, lo) for p, (lo, _) in ranges.items()])
-    left = set(ranges)
-    while left:
-        if time.monotonic() > deadline:
-            raise TimeoutError(
-                f"could not read back the tail of {topic} within {_READ_DEADLINE_S:g} s")
-        for message in consumer.consume(num_messages=1_000, timeout=0.5):
-            partition, error = message.partition(), message.error()
-            if partition not in left:
-                continue
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    left.discard(partition)
-                continue
-            offset, hi = message.offset(), ranges[partition][1]
-            if offset is not None and (hi is None or offset < hi):
-                yield message
-            if hi is not None and offset is not None and offset >= hi - 1:
-                left.discard(partition)
-    consumer.unassign()
 
 
 def _event_time(message: Message, wanted: Mapping[bytes, str]) -> tuple[str, datetime] | None:
