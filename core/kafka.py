@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from core import telemetry
@@ -87,8 +95,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> list[str]:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+    # The embedded broker (Tansu) accepts cleanup.policy too; a state topic is read to its
+    # end either way, so compaction only bounds how much there is to read.
     wanted = [
-        NewTopic(settings.topic(spec.role), num_partitions=spec.partitions, replication_factor=1)
+        NewTopic(settings.topic(spec.role), num_partitions=spec.partitions, replication_factor=1,
+                 config={"cleanup.policy": "compact"} if spec.compacted else {})
         for spec in TOPICS
         if settings.topic(spec.role) not in existing
     ]
@@ -152,6 +163,58 @@ def dead_letter_message(
         value=message.value(), key=message.key(), partition=message.partition(),
         offset=message.offset(),
     )
+
+
+def read_partitions(
+    settings: Settings, topic: str, ends: Mapping[int, int | None], *, timeout_s: float = 30.0,
+    starts: Mapping[int, int] | None = None,
+) -> Iterator[Message]:
+    """The messages of ``topic``'s partitions ``ends``, in offset order per partition.
+
+    Each partition is read from its offset in ``starts`` (its beginning where not
+    given) up to its offset in ``ends`` (exclusive), or to its end as it is now
+    where that is None. The end is where a fetch reports the
+    partition exhausted (``enable.partition.eof``), not the high watermark that
+    ``get_watermark_offsets`` gives: the embedded broker answers that one with
+    the base offset of the last record batch plus one, short of a batch of many
+    records. TimeoutError after ``timeout_s``, so a caller never takes a part
+    of a partition for all of it.
+    """
+    first = dict(starts or {})
+    pending = {p: end for p, end in ends.items() if end is None or end > first.get(p, 0)}
+    if not pending:
+        return
+    consumer = make_consumer(settings, f"{topic}-reader", **{"enable.partition.eof": True})
+    try:
+        consumer.assign([TopicPartition(topic, p, first.get(p, OFFSET_BEGINNING))
+                         for p in pending])
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{topic} partitions {sorted(pending)} not read to their end "
+                                   f"within {timeout_s} s")
+            for message in consumer.consume(num_messages=1_000, timeout=0.2):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        pending.pop(message.partition() or 0, None)  # at its end as it is now
+                    elif error.fatal():
+                        raise KafkaException(error)
+                    else:
+                        log.warning("reading %s: %s", topic, error)
+                    continue
+                partition, offset = message.partition(), message.offset()
+                if partition not in pending or offset is None:
+                    continue  # read to its end already: what follows is not asked for
+                end = pending[partition]
+                if end is not None and offset >= end:
+                    del pending[partition]
+                    continue
+                yield message
+                if end is not None and offset + 1 >= end:
+                    del pending[partition]
+    finally:
+        consumer.close()
 
 
 def drain(consumer: Consumer, timeout_s: float, max_messages: int = 1_000) -> Iterable[Message]:

@@ -38,7 +38,9 @@ class Settings(BaseSettings):
     topic_windows: str = "fleetcast.windows"
     topic_forecasts: str = "fleetcast.forecasts"
     topic_alerts: str = "fleetcast.alerts"
+    topic_alert_state: str = "fleetcast.alert-state"
     topic_deadletter: str = "fleetcast.deadletter"
+    topic_scenarios: str = "fleetcast.scenarios"
 
     # Embedded broker
     broker_host: str = "127.0.0.1"
@@ -68,8 +70,8 @@ class Settings(BaseSettings):
     # Bounded state: a flood of unknown server ids cannot grow a worker's table.
     max_tracked_servers: int = Field(50_000, ge=1, description="Servers per Faust worker.")
     evict_silent_after_s: float = Field(
-        3600.0, gt=0, description="Seconds without an event after which a server may be evicted."
-    )
+        3600.0, gt=0, description="Seconds without an event (the stream processor) or a "
+        "forecast (the API's and dashboard's read model) after which a server may be evicted.")
     # The embedded broker holds a JoinGroup for about half the rebalance timeout.
     process_session_timeout_s: float = Field(6.0, ge=6, description="Kafka refuses less than 6 s.")
 
@@ -106,6 +108,11 @@ class Settings(BaseSettings):
     ui_host: str = "127.0.0.1"
     ui_port: int = 5006
     api_token: SecretStr | None = None
+    # The whole fleet in one process (a Faust worker holds its partitions' share): at about
+    # 15 KB a server, 10,000 is ~150 MB; silent ones make room (evict_silent_after_s).
+    ui_max_servers: int = Field(
+        10_000, ge=1, description="Servers the API's and the dashboard's read model hold; "
+        "forecasts of more are refused and counted.")
     ws_max_clients: int = Field(200, ge=1, description="WebSocket clients of one API at once.")
     ws_buffer_bytes: int = Field(
         256 * 1024, ge=1024, description="Bytes a WebSocket client may fall behind by.")

@@ -14,8 +14,10 @@ label (``produce``, ``process``, ``infer``, ``source_host``, ...) and the topic:
 - ``fleetcast_ui_tick_seconds``, ``fleetcast_ui_draw_lag_seconds``,
   ``fleetcast_ui_view_model_seconds`` (histograms): the dashboard's server-side time per page
   redraw, from its tick to the end of each redraw, and per part of the shared view model
-- ``fleetcast_feed_applied_total``, ``fleetcast_feed_undecodable_total``: the API's
-  and dashboard's read model, fed from the forecast, alert and control topics
+- ``fleetcast_feed_applied_total``, ``fleetcast_feed_undecodable_total``,
+  ``fleetcast_feed_evicted_total``, ``fleetcast_feed_refused_total``: the API's and
+  dashboard's read model, fed from the forecast, alert and scenario topics, and the
+  servers it dropped (silent) or would not take (at its cap)
 
 ``serve_metrics(settings, service)`` serves them on the service's own port
 (``FLEETCAST_METRICS_PORT_<SERVICE>``, 0 = off); the API mounts them on its
@@ -114,8 +116,17 @@ ALERTS_FORWARDED: Final = Counter(
 )
 
 
+#: The read models' counters, each summed per service at scrape: (attribute, help).
+_FEED_COUNTERS: Final = (
+    ("applied", "Messages applied to the read model, per service."),
+    ("undecodable", "Messages the read model could not decode, per service."),
+    ("evicted", "Servers the read model dropped to make room, after a silence, per service."),
+    ("refused", "Servers the read model did not take, at its cap with none silent, per service."),
+)
+
+
 class _FeedCollector:
-    """The read models' counters (``applied``, ``undecodable``), summed per service at scrape."""
+    """The read models' counters (``_FEED_COUNTERS``), summed per service at scrape."""
 
     def __init__(self) -> None:
         self._feeds: dict[str, weakref.WeakSet[Any]] = {}
@@ -126,19 +137,14 @@ class _FeedCollector:
             self._feeds.setdefault(service, weakref.WeakSet()).add(feed)
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        applied = CounterMetricFamily(
-            "fleetcast_feed_applied", "Messages applied to the read model, per service.",
-            labels=["service"])
-        undecodable = CounterMetricFamily(
-            "fleetcast_feed_undecodable", "Messages the read model could not decode, per service.",
-            labels=["service"])
         with self._lock:
             watched = {service: list(feeds) for service, feeds in self._feeds.items()}
-        for service, feeds in watched.items():
-            applied.add_metric([service], sum(getattr(f, "applied", 0) for f in feeds))
-            undecodable.add_metric([service], sum(getattr(f, "undecodable", 0) for f in feeds))
-        yield applied
-        yield undecodable
+        for name, documentation in _FEED_COUNTERS:
+            family = CounterMetricFamily(f"fleetcast_feed_{name}", documentation,
+                                         labels=["service"])
+            for service, feeds in watched.items():
+                family.add_metric([service], sum(getattr(f, name, 0) for f in feeds))
+            yield family
 
 
 _FEEDS: Final = _FeedCollector()
@@ -146,7 +152,7 @@ REGISTRY.register(_FEEDS)
 
 
 def watch_feed(service: str, feed: Any) -> None:
-    """Expose a read model's ``applied``/``undecodable`` counts under ``service``."""
+    """Expose a read model's counts (``_FEED_COUNTERS``) under ``service``."""
     _FEEDS.watch(service, feed)
 
 

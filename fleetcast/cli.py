@@ -34,8 +34,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     )
     settings = _settings(kafka_bootstrap_servers=args.bootstrap, servers=args.servers,
                          speed=args.speed)
-    run_stack(settings, embedded=not given, ui=not args.no_ui, host=not args.no_host)
-    return 0
+    return run_stack(settings, embedded=not given, ui=not args.no_ui, host=not args.no_host)
 
 
 def cmd_broker(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """``fleetcast up``: the whole stack as child processes, on the embedded broker by default.
 
 Each service runs as its own ``fleetcast <service>`` process, exactly as in
-docker-compose; a service that dies is restarted (with a back-off) and said
-so in the log; Ctrl-C stops everything, the broker last.
+docker-compose; a service that dies is restarted with its own back-off and
+budget (``fleetcast.supervision``) and said so in the log; Ctrl-C stops
+everything, the broker last.
 """
 
 from __future__ import annotations
@@ -10,37 +11,21 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import subprocess
 import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from functools import partial
 
 from core.broker import EmbeddedBroker
 from core.kafka import ensure_topics, make_consumer
-from core.runtime import stop_on_signals, terminate
+from core.runtime import stop_on_signals
 from core.settings import Settings
+from fleetcast.supervision import BrokerWatch, Child, supervise
 
 log = logging.getLogger(__name__)
-MAX_RESTARTS = 5
-
-
-@dataclass
-class Child:
-    name: str
-    argv: list[str]
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    started_at: float = field(default=0.0)
-
-    def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env)
-        self.started_at = time.monotonic()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            terminate(self.process, timeout_s=10)
+#: How often the supervision loop looks at every process: the resolution of the back-offs.
+_TICK_S = 0.25
 
 
 def _service(name: str, *args: str) -> list[str]:
@@ -81,7 +66,10 @@ def watch_first_forecast(settings: Settings, started: float, stop: threading.Eve
         consumer.close()
 
 
-def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool = True) -> None:
+def run_stack(
+    settings: Settings, *, embedded: bool, ui: bool = True, host: bool = True
+) -> int:
+    """Run the stack until Ctrl-C (0), or until the embedded broker cannot be kept up (1)."""
     started = time.monotonic()
     stop = stop_on_signals()
     broker = None
@@ -102,7 +90,7 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool
     children = stack_children(ui=ui, host=host)
     env = child_env(settings)
     for child in children:
-        child.start(env)
+        child.start(env, time.monotonic())
     threading.Thread(
         target=watch_first_forecast, args=(settings, started, stop), daemon=True
     ).start()
@@ -118,61 +106,53 @@ def run_stack(settings: Settings, *, embedded: bool, ui: bool = True, host: bool
               f"{settings.api_token.get_secret_value()}  (set FLEETCAST_API_TOKEN to choose it)",
               flush=True)
     print("  Ctrl-C stops everything.", flush=True)
+    watch = None
+    if broker is not None:
+        watch = BrokerWatch(broker, partial(_start_broker, settings.broker_host,
+                                            settings.broker_port))
+        watch.policy.started(started)
     try:
-        while not stop.wait(1.0):
-            if broker is not None and not broker.is_running():
-                broker = _restart_embedded(broker, settings, children, env)
-            for child in children:
-                _supervise(child, env)
+        while not stop.wait(_TICK_S):
+            now = time.monotonic()
+            state = watch.check(now) if watch is not None else "up"
+            if state == "gave up":
+                return 1
+            if state == "went down":
+                # Every service would only retry against missing topics: stop them
+                # while the broker waits out its back-off.
+                for child in reversed(children):
+                    child.stop()
+            if state == "back":
+                _restarted_embedded(settings, children, env, now)
+            if state in ("up", "back"):
+                for child in children:
+                    supervise(child, env, now)
     finally:
         for child in reversed(children):
             child.stop()
-        if broker is not None:
-            broker.stop()
+        if watch is not None:
+            watch.broker.stop()
+    return 0
 
 
-def _restart_embedded(
-    broker: EmbeddedBroker, settings: Settings, children: list[Child], env: dict[str, str]
-) -> EmbeddedBroker:
-    """Start the embedded broker again, empty, and every service with it.
+def _start_broker(host: str, port: int) -> EmbeddedBroker:
+    return EmbeddedBroker(host, port).start()
+
+
+def _restarted_embedded(
+    settings: Settings, children: list[Child], env: dict[str, str], now: float
+) -> None:
+    """The embedded broker is back, empty: recreate the topics and start every service again.
 
     It kept everything in memory: topics, the Faust changelog and the committed
     offsets are gone. Restarting the services (rather than letting them retry
     against missing topics) recreates the topics, and the producers' backfill
-    rebuilds each server's 24 h context. Durable data needs the Kafka of
-    docker-compose, not this broker.
+    rebuilds each server's 24 h context. Each service starts with a clean
+    record: what made one crash (a poison message, say) went with the old
+    broker. Durable data needs the Kafka of docker-compose, not this broker.
     """
-    log.error("the embedded broker exited (code %s); it held its data in memory only, so "
-              "it restarts empty on %s and every service restarts with it; the producers "
-              "backfill %g h of context again", broker.process_returncode(), broker.bootstrap,
-              settings.backfill_hours)
-    for child in reversed(children):
-        child.stop()
-    fresh = EmbeddedBroker(settings.broker_host, settings.broker_port).start()
     ensure_topics(settings)
     for child in children:
-        child.restarts = 0
-        child.start(env)
-    log.info("embedded broker back on %s; services restarted", fresh.bootstrap)
-    return fresh
-
-
-def _supervise(child: Child, env: dict[str, str]) -> None:
-    assert child.process is not None
-    code = child.process.poll()
-    if code is None:
-        return
-    if child.restarts >= MAX_RESTARTS:
-        if child.restarts == MAX_RESTARTS:
-            log.error("%s exited with code %s after %d restarts; giving up on it (the rest "
-                      "of the stack keeps running)", child.name, code, MAX_RESTARTS)
-            child.restarts += 1  # say it once
-        return
-    # A child that ran a good while before dying gets a fresh restart budget.
-    if time.monotonic() - child.started_at > 300:
-        child.restarts = 0
-    child.restarts += 1
-    log.error("%s exited with code %s; restarting (%d/%d)", child.name, code,
-              child.restarts, MAX_RESTARTS)
-    time.sleep(min(2**child.restarts, 30))
-    child.start(env)
+        child.fresh_start(env, now)
+    log.info("embedded broker back on %s; services restarted; the producers backfill %g h "
+             "of context again", settings.kafka_bootstrap_servers, settings.backfill_hours)

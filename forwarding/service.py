@@ -5,6 +5,14 @@ committed only after it is delivered, or after delivery was given up and the
 event went to the dead-letter topic with the reason (an undecodable event
 goes there at once). Stopping while a delivery is being retried commits
 nothing, so the event is delivered again after a restart (at least once).
+
+A destination that keeps state (Alertmanager: the label sets still firing)
+rebuilds it when the group hands the forwarder partitions, by replaying the
+events it had already handled: each partition from its beginning up to the
+group's committed offset. So after a restart a resolve ends the alert that
+fired, and what is still open is re-sent at once. (An alert opened longer ago
+than the topic's retention is not rebuilt; its resolve is sent as before,
+under the resolve's own labels.)
 """
 
 from __future__ import annotations
@@ -12,15 +20,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 from urllib.parse import urlsplit
 
-from confluent_kafka import Message
+from confluent_kafka import Consumer, Message, TopicPartition
 from pydantic import ValidationError
 
 from core import telemetry
-from core.kafka import dead_letter_message, ensure_topics, make_consumer, make_producer
+from core.kafka import (
+    dead_letter_message,
+    ensure_topics,
+    make_consumer,
+    make_producer,
+    read_partitions,
+)
 from core.runtime import stop_on_signals
 from core.settings import Settings
 from forwarding.delivery import Delivery, RetryPolicy, deliver
@@ -47,6 +62,10 @@ class Destination(Protocol):
 
     def resend_body(self) -> bytes | None: ...
 
+    def restore(self, handled: Iterable[AlertEvent]) -> int:
+        """Forget all state, then take in events handled before (not sent again); how many."""
+        ...
+
 
 class Webhook:
     """POSTs each alert event's JSON as it is."""
@@ -64,6 +83,9 @@ class Webhook:
 
     def resend_body(self) -> bytes | None:
         return None
+
+    def restore(self, handled: Iterable[AlertEvent]) -> int:
+        return 0  # stateless: nothing to rebuild, and nothing is read
 
 
 @dataclass
@@ -92,6 +114,14 @@ class Alertmanager:
     def resend_body(self) -> bytes | None:
         still = self.mapper.open_alerts()
         return encode(still) if still else None
+
+    def restore(self, handled: Iterable[AlertEvent]) -> int:
+        self.mapper, self._pending = AlertmanagerMapper(), {}
+        count = 0
+        for alert in handled:
+            self.mapper.sent(alert, self.mapper.alerts_for(alert))
+            count += 1
+        return count
 
 
 def make_destination(kind: str, url: str) -> Destination:
@@ -124,7 +154,8 @@ class AlertForwarder:
         telemetry.ALERTS_FORWARDED.labels(self.destination.kind, outcome).inc()
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.settings.topic_alerts])
+        self._consumer.subscribe([self.settings.topic_alerts], on_assign=self._assigned,
+                                 on_revoke=self._revoked)
         log.info("forwarding %s to %s %s (group %s)", self.settings.topic_alerts,
                  self.destination.kind, self.destination.url, self.group_id)
         try:
@@ -142,6 +173,27 @@ class AlertForwarder:
             self._consumer.close()
             log.info("forwarder stopped: %s", telemetry.fields(
                 delivered=self.delivered, dead_lettered=self.dead_lettered))
+
+    def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Rebuild the destination's state from what this group had handled in these partitions."""
+        committed = consumer.committed(partitions, timeout=10)
+        ends: dict[int, int | None] = {tp.partition: tp.offset for tp in committed}
+        restored = self.destination.restore(self._handled(ends))
+        if restored:
+            log.info("replayed %d alert events handled before in partitions %s",
+                     restored, sorted(ends))
+            self._next_resend = time.monotonic()  # re-sent at once: it may have been a while
+
+    def _revoked(self, _: object, __: list[TopicPartition]) -> None:
+        self.destination.restore(())
+
+    def _handled(self, ends: dict[int, int | None]) -> Iterator[AlertEvent]:
+        """The decodable events before each committed offset (the others were dead-lettered)."""
+        for message in read_partitions(self.settings, self.settings.topic_alerts, ends):
+            try:
+                yield AlertEvent.model_validate_json(message.value() or b"")
+            except ValidationError:
+                continue
 
     def handle(self, message: Message, stop: threading.Event) -> bool:
         """Deliver (or dead-letter) one event and commit it; False if stopped before that."""

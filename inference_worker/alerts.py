@@ -5,26 +5,26 @@ fires again with the same ``alert_id`` when its severity changes while open,
 and closes (``resolved``) when the server falls back below ``warning``.
 Nothing is emitted while the severity stays the same, so consumers are not
 flooded with one identical alert per window.
+
+The open alerts are the tracker's only state: ``get`` gives a server's (what
+the worker writes to the alert-state topic after each event), and ``seed``
+replaces them all with the open alerts of the servers a worker has just been
+handed, so a restarted or another worker resolves an alert under the id it
+fired with.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 
 from inference_worker.scoring import Risk
-from schemas.alert import AlertEvent
+from schemas.alert import AlertEvent, OpenAlert
 from schemas.severity import Severity, rank
 
 ALERT_FROM: Severity = "warning"
 _NAMESPACE = uuid.UUID("6c1d2e1c-4a53-4f0e-9a53-6d2f0c8f7e11")
-
-
-@dataclass
-class OpenAlert:
-    alert_id: str
-    severity: Severity
 
 
 class AlertTracker:
@@ -36,6 +36,22 @@ class AlertTracker:
 
     def open_alerts(self) -> dict[str, OpenAlert]:
         return dict(self._open)
+
+    def get(self, server_id: str) -> OpenAlert | None:
+        """The server's open alert, None when it has none."""
+        return self._open.get(server_id)
+
+    def seed(self, alerts: Iterable[OpenAlert]) -> None:
+        """Hold exactly ``alerts`` from now on (the last one given wins for a server)."""
+        self._open = {}
+        for alert in alerts:
+            self._open.pop(alert.server_id, None)  # re-inserted last: the newest is evicted last
+            self._hold(alert)
+
+    def _hold(self, alert: OpenAlert) -> None:
+        if alert.server_id not in self._open and len(self._open) >= self._max_servers:
+            self._open.pop(next(iter(self._open)))
+        self._open[alert.server_id] = alert
 
     def update(
         self,
@@ -56,11 +72,11 @@ class AlertTracker:
                 # Derived from the window that opened it, so a re-scored window
                 # (at-least-once delivery) opens the same alert, not a second one.
                 alert_id = str(uuid.uuid5(_NAMESPACE, f"{server_id}@{window_end.isoformat()}"))
-                if len(self._open) >= self._max_servers:
-                    self._open.pop(next(iter(self._open)))
-                current = OpenAlert(alert_id, risk.severity)
-                self._open[server_id] = current
-            current.severity = risk.severity
+                current = OpenAlert(alert_id=alert_id, server_id=server_id,
+                                    severity=risk.severity, opened_at=window_end)
+            else:
+                current = current.model_copy(update={"severity": risk.severity})
+            self._hold(current)
             status = "firing"
         elif current is not None:
             del self._open[server_id]

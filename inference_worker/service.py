@@ -9,6 +9,13 @@ earlier forecast downstream instead of doubling it.
 
 Between batches the worker also reads ``reload_model`` commands from the
 control topic and swaps in a newly loaded model (``reload.py``).
+
+Open alerts outlive the process (``alert_state.py``): after the alerts of a
+batch are delivered, each alerting server's open alert (or a tombstone) goes
+to the alert-state topic, before the offsets are committed; when the group
+hands the worker windows partitions, it reads their open alerts back before
+it scores a window of them. So a server that recovers after a crash, a
+restart or a rebalance is resolved under the alert_id that fired.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from core.kafka import (
 )
 from core.runtime import stop_on_signals
 from core.settings import Settings
+from inference_worker.alert_state import check_copartitioned, load_open_alerts, write_state
 from inference_worker.alerts import AlertTracker
 from inference_worker.batch_scoring import score_batch
 from inference_worker.batcher import MicroBatcher
@@ -57,6 +65,7 @@ class InferenceWorker:
         self.forecaster = forecaster
         self.calibration = calibration_for(settings, forecaster.version)
         self.tracker = AlertTracker()
+        self.partitions: tuple[int, ...] = ()  # the windows partitions held now
         self.batcher: MicroBatcher[tuple[Message, ContextWindow]] = MicroBatcher(
             settings.batch_size, settings.batch_deadline_ms / 1000
         )
@@ -68,7 +77,8 @@ class InferenceWorker:
         self._control = open_control_consumer(settings) if self._reloader else None
 
     def run(self, stop: threading.Event) -> None:
-        self._consumer.subscribe([self.settings.topic_windows], on_assign=log_assignment)
+        self._consumer.subscribe([self.settings.topic_windows], on_assign=self._assigned,
+                                 on_revoke=self._revoked)
         telemetry.MODEL_INFO.info({"version": self.forecaster.version,
                                    "kind": type(self.forecaster).__name__})
         log.info("inference worker up: model %s, batch %d / %d ms",
@@ -111,6 +121,31 @@ class InferenceWorker:
             # Only dead letters this round: commit past them once they are out.
             self._producer.flush(10)
             commit(self._consumer)
+
+    def _assigned(self, consumer: object, partitions: list[TopicPartition]) -> None:
+        """Before any window of them is scored: the open alerts of the servers handed over."""
+        log_assignment(consumer, partitions)
+        held = sorted(tp.partition for tp in partitions)
+        started = time.monotonic()
+        self.tracker.seed(load_open_alerts(self.settings, held, self._dead_letter))
+        log.info("open alerts of windows partitions %s: %d, read from %s in %.2f s", held,
+                 len(self.tracker.open_alerts()), self.settings.topic_alert_state,
+                 time.monotonic() - started)
+        self._producer.flush(10)  # dead letters of unreadable state records, if any
+        self.partitions = tuple(held)
+
+    def _revoked(self, _: object, partitions: list[TopicPartition]) -> None:
+        """Let go of the servers: their next owner reads their alerts from the state topic.
+
+        Windows consumed but not yet scored are dropped, not scored: their
+        offsets are not committed, so the next owner (perhaps this worker
+        again) scores them with the alerts it has read back.
+        """
+        self.partitions = ()
+        dropped = self.batcher.take()
+        self.tracker.seed([])
+        log.info("windows partitions revoked: %s (%d unscored windows left to their next owner)",
+                 sorted(tp.partition for tp in partitions), len(dropped))
 
     def _follow_model(self) -> None:
         """Between batches: start a reload when asked to, swap in a model once it is loaded."""
@@ -164,6 +199,7 @@ class InferenceWorker:
             for message, _ in batch:
                 self._dead_letter(message, f"batch failed: {type(exc).__name__}: {exc}")
         else:
+            alerted: list[tuple[int, str]] = []  # (windows partition, server) of each alert
             for (message, _), result in zip(batch, scored, strict=True):
                 key = result.forecast.server_id.encode()
                 self._producer.produce(
@@ -173,6 +209,8 @@ class InferenceWorker:
                     self._producer.produce(
                         self.settings.topic_alerts, key=key, value=result.alert.to_bytes()
                     )
+                    # A consumed window always has its partition; "or 0" is for the type.
+                    alerted.append((message.partition() or 0, result.alert.server_id))
                     self.stats["alerts"] += 1
                     self._produced(self.settings.topic_alerts)
                     log.info("alert %s %s %s %s", result.alert.status, result.alert.severity,
@@ -182,11 +220,22 @@ class InferenceWorker:
             self.stats["forecasts"] += len(scored)
             self._produced(self.settings.topic_forecasts, len(scored))
             self.stats["batches"] += 1
+            if alerted:
+                # The state follows the alerts it records, never precedes them: a crash
+                # in between re-scores the window and fires the same alert_id again,
+                # where state ahead of a lost alert would keep that alert unpublished.
+                self._flush_or_raise()
+                for partition, server_id in alerted:
+                    write_state(self.settings, self._producer, server_id=server_id,
+                                partition=partition, alert=self.tracker.get(server_id))
         # At-least-once: commit only what has been published.
+        self._flush_or_raise()
+        commit(self._consumer)
+
+    def _flush_or_raise(self) -> None:
         remaining = self._producer.flush(30)
         if remaining:
             raise RuntimeError(f"{remaining} messages not delivered; not committing offsets")
-        commit(self._consumer)
 
     def _dead_letter(self, message: Message, reason: str) -> None:
         dead_letter_message(self.settings, self._producer, message, stage=STAGE, reason=reason)
@@ -222,6 +271,7 @@ def newest_per_server(
 
 def run(settings: Settings, stop: threading.Event | None = None) -> None:
     ensure_topics(settings)
+    check_copartitioned(settings)
     metrics = telemetry.serve_metrics(settings, "infer")
     try:
         InferenceWorker(settings).run(stop or stop_on_signals())

@@ -1,10 +1,13 @@
 """The producer service: the simulated fleet's metrics on Kafka, backfilled, then live.
 
-At start the simulated clock is set to the wall clock. The last
+On a first start the simulated clock is set to the wall clock. The last
 ``backfill_hours`` are produced at once, so downstream services have history
 to work with straight away; after that simulated time runs ``speed`` times
 faster than real time and each simulated minute's events go out when that
-minute comes.
+minute comes. After a crash or a restart the producer reads back what it
+already published and continues its simulated clock from there
+(``producers.resume``): no minute lost, none sent twice, no backfill over what
+is there.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Final
@@ -27,13 +30,20 @@ from core.settings import Settings
 from producers.backpressure import produce_patiently
 from producers.control import ControlHandler
 from producers.fleet import default_fleet
+from producers.resume import (
+    StartPlan,
+    plan_start,
+    read_published,
+    read_scenarios,
+    trusted_newest,
+)
 from producers.simulator import FleetSimulator
 from schemas.metric_event import MetricEvent
+from schemas.scenario_state import ScenarioState
 
 log = logging.getLogger(__name__)
 
 STAGE: Final = "produce"
-_MINUTE: Final = timedelta(minutes=1)
 #: Longest real wait between checks for commands and for ``stop``.
 _MAX_WAIT_S: Final = 0.2
 #: Serve delivery reports at least this often (in produced messages).
@@ -88,18 +98,19 @@ class MetricPublisher:
 
 
 def _backfill(
-    simulator: FleetSimulator, publisher: MetricPublisher, minutes: int, stop: threading.Event
+    simulator: FleetSimulator, publisher: MetricPublisher, plan: StartPlan, stop: threading.Event
 ) -> None:
-    for events in simulator.step(minutes):
+    for events in simulator.step(plan.backfill_minutes):
         if stop.is_set():
             return
-        publisher.send(events)
+        publisher.send(plan.unpublished(events))
 
 
 def _live(
     simulator: FleetSimulator,
     publisher: MetricPublisher,
     control: ControlHandler,
+    plan: StartPlan,
     *,
     clock: Callable[[], datetime],
     speed: float,
@@ -113,7 +124,7 @@ def _live(
         if due <= now:
             # Behind (a slow broker, a huge fleet): catch up minute by minute,
             # still reading commands between minutes.
-            publisher.send(simulator.events_at(due))
+            publisher.send(plan.unpublished(simulator.events_at(due)))
             control.poll(0)
             continue
         control.poll(min((due - now).total_seconds() / speed, _MAX_WAIT_S))
@@ -124,30 +135,54 @@ def _live(
                      publisher.produced, simulator.now, len(simulator.active_overrides()))
 
 
+def _restore_scenarios(simulator: FleetSimulator, states: Mapping[str, ScenarioState]) -> None:
+    """Put back the scenarios that were in force when the producer stopped."""
+    restored: dict[str, str] = {}
+    for sid, record in states.items():
+        if not record.in_force or record.state is None:
+            continue
+        try:
+            simulator.restore(sid, record.state, record.at)
+        except ValueError as exc:  # not a state this simulator makes: a forged record
+            log.warning("scenario state of %s not restored: %s", sid, exc)
+            continue
+        restored[sid] = record.state
+    if restored:
+        log.info("restored %d server(s) in a scenario: %s", len(restored),
+                 dict(list(restored.items())[:10]))
+
+
 def run(
     settings: Settings, stop: threading.Event | None = None, *, start: datetime | None = None
 ) -> None:
     """Run the producer until ``stop`` is set (or SIGINT/SIGTERM, from the main thread).
 
-    ``start`` is the simulated time at start-up (the wall clock when None);
+    ``start`` is the wall-clock time at start-up (the real one when None);
     tests pin it to get exact backfill boundaries.
     """
     stop = stop_on_signals(stop)
     ensure_topics(settings)
+    server_ids = default_fleet(settings.servers)
+    now = (start or datetime.now(UTC)).astimezone(UTC)
+    published = trusted_newest(read_published(settings, server_ids), now,
+                               timedelta(seconds=settings.max_future_skew_s))
+    plan = plan_start(now, round(settings.backfill_hours * 60), published)
     started = time.monotonic()
-    sim_start = (start or datetime.now(UTC)).astimezone(UTC)
 
     def clock() -> datetime:
-        return sim_start + timedelta(seconds=(time.monotonic() - started) * settings.speed)
+        return plan.clock_start + timedelta(seconds=(time.monotonic() - started) * settings.speed)
 
-    # The backfill covers the minutes up to and including the current one.
-    minutes = round(settings.backfill_hours * 60)
-    current_minute = sim_start.replace(second=0, microsecond=0)
-    simulator = FleetSimulator(default_fleet(settings.servers), seed=settings.seed,
-                               start=current_minute - (minutes - 1) * _MINUTE)
-    log.info("producing %d servers to %s: speed %gx, backfill %g h (%d events), seed %d",
-             len(simulator.server_ids), settings.topic_metrics, settings.speed,
-             settings.backfill_hours, minutes * len(simulator.server_ids), settings.seed)
+    simulator = FleetSimulator(server_ids, seed=settings.seed, start=plan.first)
+    if plan.resumed:
+        _restore_scenarios(simulator, read_scenarios(settings, server_ids))
+        log.info("resuming after what %s holds: newest minute %s (%d of %d servers seen); "
+                 "simulated clock continues at %s; %d minute(s) produced at once, only for "
+                 "servers that miss them", settings.topic_metrics, plan.newest,
+                 len(plan.published), len(server_ids), plan.clock_start,
+                 plan.backfill_minutes)
+    log.info("producing %d servers to %s: speed %gx, backfill %d min from %s, seed %d",
+             len(server_ids), settings.topic_metrics, settings.speed, plan.backfill_minutes,
+             plan.first, settings.seed)
 
     metrics = telemetry.serve_metrics(settings, "produce")
     producer = make_producer(settings)
@@ -156,9 +191,10 @@ def run(
     publisher = MetricPublisher(settings, producer, stop)
     control = ControlHandler(settings, consumer, producer, simulator, stop)
     try:
-        _backfill(simulator, publisher, minutes, stop)
+        control.announce()
+        _backfill(simulator, publisher, plan, stop)
         log.info("backfill done: %d events up to %s", publisher.produced, simulator.now)
-        _live(simulator, publisher, control, clock=clock, speed=settings.speed, stop=stop)
+        _live(simulator, publisher, control, plan, clock=clock, speed=settings.speed, stop=stop)
     finally:
         consumer.close()
         unsent = producer.flush(_FLUSH_TIMEOUT_S)

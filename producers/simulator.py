@@ -276,6 +276,24 @@ class FleetSimulator:
         self._begin(np.array([row]), _STATE[kind], duration=ramp_minutes, hold=hold_minutes,
                     then=_STATE[then])
 
+    def restore(self, server_id: str, state: str, since: datetime) -> None:
+        """Put a server back into ``state`` as if it had entered it at simulated time ``since``.
+
+        A resumed simulator's way to keep the scenarios in force before its restart
+        (read back from the scenarios topic): the transition goes on from where it
+        would be by ``next_time``, rather than starting over or being dropped.
+        """
+        if state not in SPECS or state in SETTLING:
+            raise ValueError(f"{state!r} is not a scenario a server can be restored into")
+        (row,) = self._named([server_id])
+        self._begin(np.array([row]), _STATE[state])
+        self._servers.elapsed[row] = max(0.0, (self.next_time - _utc(since)) / _MINUTE)
+
+    def since(self, server_id: str) -> datetime:
+        """The simulated time from which a server's current state holds (at ``next_time``)."""
+        elapsed = float(self._servers.elapsed[self._index[server_id]])
+        return self.next_time - timedelta(minutes=elapsed)
+
     def _named(self, servers: Sequence[str]) -> list[int]:
         """Rows of the named servers; a command naming any server not in the fleet is refused.
 

@@ -13,6 +13,7 @@ from schemas.dead_letter import DeadLetter
 from schemas.forecast import Forecast, MetricForecast
 from schemas.metric_event import MetricEvent
 from schemas.profiles import PROFILES, Profile, profile_for
+from schemas.scenario_state import ScenarioState
 from schemas.severity import SEVERITIES, Severity, severity_for
 from schemas.topics import TOPICS, TopicSpec
 
@@ -34,6 +35,7 @@ __all__ = [
     "MetricName",
     "Profile",
     "Scenario",
+    "ScenarioState",
     "Severity",
     "TopicSpec",
     "profile_for",

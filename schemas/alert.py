@@ -3,6 +3,10 @@
 A server rising to ``warning`` or above opens an alert (``firing``); each change
 of severity while open is another ``firing`` event with the same ``alert_id``;
 falling back below ``warning`` closes it (``resolved``, same ``alert_id``).
+
+``OpenAlert`` is the inference worker's own record of an alert still open, on
+the compacted ``fleetcast.alert-state`` topic keyed by server (a tombstone once
+it resolves): whichever worker holds a server next carries its alert on.
 """
 
 from __future__ import annotations
@@ -43,3 +47,13 @@ class AlertEvent(Payload):
     p_8h: float | None = Field(
         None, ge=0, le=1, description="The metric's chance of an incident within 8 h."
     )
+
+
+class OpenAlert(Payload):
+    """An open alert as the worker that fired it left it: enough to resolve it under its id."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    alert_id: str
+    server_id: ServerId
+    severity: Severity = Field(description="The severity last published for it (firing).")
+    opened_at: AwareDatetime = Field(description="The end of the window that opened it.")

@@ -23,6 +23,7 @@ from faust.types import EventT, StreamT, TableT
 
 from core import telemetry
 from core.settings import Settings
+from core.tracking import Admission, ServerTracker
 from schemas.dead_letter import DeadLetter
 from stream_processors.decoding import (
     InputRejectedError,
@@ -31,7 +32,6 @@ from stream_processors.decoding import (
 )
 from stream_processors.stats import ProcessStats
 from stream_processors.topics import Topics
-from stream_processors.tracking import Admission, ServerTracker
 from stream_processors.windowing import WindowConfig, add_event, new_state, pending_events
 
 log = logging.getLogger(__name__)

@@ -72,6 +72,7 @@ def test_every_consumer_dead_letters_poison_and_oversized_messages_and_keeps_run
             config.topic_control: "produce",
             config.topic_alerts: "forward_webhook",
             config.topic_forecasts: None,  # only the read model reads it: counted, not lettered
+            config.topic_scenarios: None,  # the same
         }
         for topic in inputs:
             for value in POISON:

@@ -37,7 +37,7 @@ from schemas.common import ServerId
 from schemas.control_event import ControlEvent
 from schemas.severity import Severity
 from ui.api_guard import WriteGuard
-from ui.api_models import FleetRow, Health, ScenarioRequest, ServerDetail
+from ui.api_models import FleetRow, Health, ScenarioRequest, Scenarios, ServerDetail
 from ui.auth import Verdict, check_token
 from ui.feed import FleetFeed
 from ui.fleet_state import FleetState, Kind
@@ -79,6 +79,14 @@ def get_feed(request: Request) -> FleetFeed | None:
 
 FeedDep = Annotated[FleetFeed | None, Depends(get_feed)]
 
+
+def get_services(request: Request) -> UiServices:
+    services: UiServices = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[UiServices, Depends(get_services)]
+
 _bearer = HTTPBearer(
     auto_error=False,  # the checks below answer 401/403 with a reason instead
     description="The operator token configured as FLEETCAST_API_TOKEN.",
@@ -118,9 +126,19 @@ _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/health", summary="Liveness and a summary of the view", tags=["status"])
-def health(state: StateDep, feed: FeedDep) -> Health:
-    return Health.of(state, feed)
+@router.get(
+    "/health",
+    summary="Liveness, the pipeline's stages and a summary of the view",
+    description="Always 200 while the API is up. `status` is `degraded` when a stage has "
+    "stopped (for example windows arriving and no forecasts for more than two steps: "
+    "`degraded` names `infer`) or the cluster could not be sampled (`kafka`).",
+    tags=["status"],
+)
+def health(state: StateDep, feed: FeedDep, services: ServicesDep) -> Health:
+    if feed is None:  # a state handed in (tests): no cluster to watch
+        return Health.of(state, feed)
+    monitor = services.monitor()
+    return Health.of(state, feed, monitor.snapshot(), monitor.stall_after_s)
 
 
 @router.get(
@@ -165,11 +183,23 @@ def alerts(
     return [AlertEvent.model_validate(row) for row in rows]
 
 
+@router.get(
+    "/scenarios",
+    summary="Scenarios the simulator applied, and the commands it refused",
+    description="From the scenarios topic: what the simulator did with each `set_scenario` "
+    "command, not what was asked.",
+    tags=["control"],
+)
+def scenarios(state: StateDep) -> Scenarios:
+    return Scenarios.of(state.overrides(), state.refusals())
+
+
 @router.post(
     "/scenario",
     summary="Set a simulator scenario",
     description="Publishes a `set_scenario` command on the control topic; "
-    "no servers means the whole fleet. Requires the operator bearer token.",
+    "no servers means the whole fleet. Requires the operator bearer token. Accepted is not "
+    "applied: `GET /scenarios` shows what the simulator applied or refused.",
     status_code=status.HTTP_202_ACCEPTED,
     responses=_AUTH_RESPONSES,
     dependencies=[OperatorDep],
@@ -303,6 +333,7 @@ def create_app(settings: Settings, services: UiServices | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if feed is not None:
             feed.start()
+            services.monitor()  # sampling from the start: /health compares samples
         yield
         services.close()
 

@@ -22,8 +22,8 @@ from pydantic import ValidationError
 from core.kafka import make_consumer
 from core.settings import Settings
 from schemas.alert import AlertEvent
-from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
+from schemas.scenario_state import ScenarioState
 from ui.fleet_state import FleetState
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,10 @@ LATENCY_SAMPLES = 2000
 
 
 class FleetFeed:
-    """Consumes forecasts, alerts and control commands into a ``FleetState``.
+    """Consumes forecasts, alerts and applied scenarios into a ``FleetState``.
+
+    Scenarios come from the scenarios topic (what the simulator applied or
+    refused), not from the control topic: a command is only a request.
 
     Its group id is unique and it never commits: every process rebuilds its
     view from the start of the topics, and no two processes share partitions.
@@ -48,7 +51,7 @@ class FleetFeed:
         poll_timeout_s: float = 0.5,
     ) -> None:
         self.settings = settings
-        self.state = state if state is not None else FleetState()
+        self.state = state if state is not None else FleetState.for_settings(settings)
         self.group_id = group_id or f"fleetcast-ui-{uuid.uuid4().hex[:12]}"
         self.poll_timeout_s = poll_timeout_s
         self.applied = 0
@@ -58,6 +61,14 @@ class FleetFeed:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
+
+    @property
+    def evicted(self) -> int:
+        return self.state.evicted
+
+    @property
+    def refused(self) -> int:
+        return self.state.refused
 
     @property
     def running(self) -> bool:
@@ -92,10 +103,10 @@ class FleetFeed:
                     self.latencies.append((time.monotonic(), max(latency, 0.0)))
             elif topic == settings.topic_alerts:
                 self.state.apply_alert(AlertEvent.model_validate_json(value))
-            elif topic == settings.topic_control:
+            elif topic == settings.topic_scenarios:
                 at = (datetime.fromtimestamp(timestamp_ms / 1000, UTC) if timestamp_ms
                       else datetime.now(UTC))
-                self.state.apply_control(ControlEvent.model_validate_json(value), at)
+                self.state.apply_scenario(ScenarioState.model_validate_json(value), at)
             else:
                 raise ValueError(f"not a topic this feed reads: {topic}")
         except (ValidationError, ValueError) as exc:
@@ -123,7 +134,7 @@ class FleetFeed:
         # for fetch.wait.max.ms (500 ms by default), which would show as page latency.
         consumer = make_consumer(settings, self.group_id, **{"fetch.wait.max.ms": 50})
         consumer.subscribe(
-            [settings.topic_forecasts, settings.topic_alerts, settings.topic_control]
+            [settings.topic_forecasts, settings.topic_alerts, settings.topic_scenarios]
         )
         try:
             while not self._stop.is_set():

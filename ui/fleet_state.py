@@ -1,10 +1,14 @@
-"""The UI's read model: the fleet as the forecasts, alerts and control topics describe it.
+"""The UI's read model: the fleet as the forecasts, alerts and scenarios topics describe it.
 
 ``FleetState`` is pure (no Kafka): ``apply_*`` fold payloads in, the read
 methods hand out JSON-able data. Everything it holds is bounded: per server
-the newest forecast and a 24 h ring of its metrics, risk and severity; the
-fleet's aggregate per 5-minute step for 24 h; a capped number of resolved
-alerts. ``ui.feed.FleetFeed`` is the one consumer per process that feeds it.
+the newest forecast, a 24 h ring of its metrics, risk and severity and the
+scenario the simulator applied to it; the fleet's aggregate per 5-minute step
+for 24 h; a capped number of resolved alerts and of refused scenario commands.
+The servers themselves are capped (``core.tracking``): at ``max_servers`` the
+one silent longest makes room if it has had no forecast for ``silent_after_s``,
+else the newcomer is refused; both are counted (``evicted``, ``refused``) and
+logged. ``ui.feed.FleetFeed`` is the one consumer per process that feeds it.
 
 Reads that cost O(fleet) are computed once per ``version`` and shared by every
 session: treat what they return as read-only.
@@ -23,11 +27,13 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
+from core.settings import Settings
+from core.tracking import ServerTracker
 from schemas.alert import AlertEvent, AlertStatus
 from schemas.common import METRICS
-from schemas.control_event import ControlEvent
 from schemas.forecast import Forecast
 from schemas.grid import CONTEXT_STEPS
+from schemas.scenario_state import ScenarioState
 from schemas.severity import SEVERITIES, Severity, rank
 from ui.risk import fleet_probability
 from ui.series import SeriesRing
@@ -40,6 +46,13 @@ HISTORY_SPAN = timedelta(hours=24)
 #: Resolved alerts kept for display; open ones are always kept.
 MAX_RESOLVED_ALERTS = 1000
 RECENT_ALERT_EVENTS = 1000
+#: Refused scenario commands kept for display.
+RECENT_REFUSALS = 100
+#: Defaults of ``Settings.ui_max_servers`` and ``evict_silent_after_s`` (tests build bare states).
+MAX_SERVERS = 10_000
+SILENT_AFTER_S = 3600.0
+#: Log the first refusal or eviction and then one in this many: a flood must not flood the log.
+_LOG_EVERY = 1000
 #: Ring columns: the metrics' last values, then the risk score and the severity's rank.
 _RISK, _RANK = len(METRICS), len(METRICS) + 1
 
@@ -91,8 +104,20 @@ def _alert_order(event: AlertEvent) -> tuple[datetime, bool]:
 
 @dataclass(frozen=True)
 class Override:
+    """A server's scenario as the simulator applied it."""
+
+    scenario: str  # what it does: the scenario, or the ramp a degrading server is on
+    since: datetime  # when the simulator published it (wall clock)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A scenario command the simulator refused."""
+
     scenario: str
-    since: datetime
+    servers_named: int
+    reason: str
+    at: datetime
 
 
 @dataclass
@@ -122,11 +147,21 @@ class FleetState:
         max_resolved_alerts: int = MAX_RESOLVED_ALERTS,
         recent_alert_events: int = RECENT_ALERT_EVENTS,
         reuse_s: float = 0.0,
+        *,
+        max_servers: int = MAX_SERVERS,
+        silent_after_s: float = SILENT_AFTER_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``reuse_s``: how long an O(fleet) read may be served from its cache after the state
         moved on; with many sessions and a busy fleet it bounds the recomputations per second
-        (the dashboard uses a quarter of a second; 0 recomputes on every change)."""
+        (the dashboard uses a quarter of a second; 0 recomputes on every change).
+
+        A server is heard at its forecast's ``issued_at`` (the worker's wall clock), no later
+        than ``clock()``: a forged date cannot keep a server from being evicted."""
         self._reuse_s = reuse_s
+        self._tracker = ServerTracker(max_servers, silent_after_s)
+        self._clock = clock
+        self.refused = 0
         self._lock = threading.Lock()
         self._version = 0
         self._history_steps = history_steps
@@ -143,14 +178,29 @@ class FleetState:
         # The fleet's aggregate as it stood when the fleet moved past each step.
         self._fleet_steps: dict[int, dict[str, Any]] = {}
         self._newest_start: int | None = None
-        self._fleet_override: Override | None = None
         self._overrides: dict[str, Override] = {}
+        self._refusals: deque[Refusal] = deque(maxlen=RECENT_REFUSALS)
         self._listeners: list[Listener] = []
         self._cache: dict[str, tuple[int, float, Any]] = {}
+
+    @classmethod
+    def for_settings(cls, settings: Settings, reuse_s: float = 0.0) -> FleetState:
+        """A state bounded as the settings say (``ui_max_servers``, ``evict_silent_after_s``)."""
+        return cls(reuse_s=reuse_s, max_servers=settings.ui_max_servers,
+                   silent_after_s=settings.evict_silent_after_s)
 
     @property
     def version(self) -> int:
         return self._version
+
+    @property
+    def max_servers(self) -> int:
+        return self._tracker.cap
+
+    @property
+    def evicted(self) -> int:
+        """Servers dropped to make room for others, after ``silent_after_s`` without news."""
+        return self._tracker.evicted
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` (on the writer's thread) with every accepted payload; returns the
@@ -184,9 +234,12 @@ class FleetState:
         out-of-order messages never add a second entry.
         """
         chances = (forecast.p_incident_30m, forecast.p_incident_8h)  # the worker's
+        heard = min(forecast.issued_at.timestamp(), self._clock())
         with self._lock:
             held = self._forecasts.get(forecast.server_id)
             if held is not None and (forecast.start < held.start or forecast == held):
+                return False
+            if not self._admit_locked(forecast.server_id, heard):
                 return False
             start = _epoch(forecast.start)
             if self._newest_start is not None and start > self._newest_start:
@@ -200,6 +253,33 @@ class FleetState:
             self._version += 1
         self._tell("forecast", forecast)
         return True
+
+    def _admit_locked(self, server_id: str, heard: float) -> bool:
+        """Make room for a server new to the view, or refuse it; marks it heard if admitted."""
+        tracker = self._tracker
+        if server_id not in tracker:
+            admission = tracker.admit(server_id, heard)
+            if not admission.admitted:
+                self.refused += 1
+                if self.refused % _LOG_EVERY == 1:
+                    log.warning("read model refused %s (%d refused so far): %s", server_id,
+                                self.refused, admission.reason)
+                return False
+            if admission.evict is not None:
+                self._forget_locked(admission.evict)
+        tracker.heard(server_id, heard)
+        return True
+
+    def _forget_locked(self, server_id: str) -> None:
+        self._forecasts.pop(server_id, None)
+        self._chances.pop(server_id, None)
+        self._series.pop(server_id, None)
+        self._overrides.pop(server_id, None)
+        self._tracker.forget(server_id)
+        if self._tracker.evicted % _LOG_EVERY == 1:
+            log.warning("read model evicted %s, silent for over %g s, to make room (%d evicted "
+                        "so far)", server_id, self._tracker.silent_after_s,
+                        self._tracker.evicted)
 
     def _record_series(self, forecast: Forecast, start: int) -> None:
         ring = self._series.get(forecast.server_id)
@@ -256,20 +336,19 @@ class FleetState:
             if lead > 0 and (episode.lead_s is None or lead > episode.lead_s):
                 episode.lead_s = lead
 
-    def apply_control(self, event: ControlEvent, at: datetime) -> bool:
-        """Track which scenarios are active: a named server's latest command, and the last
-        fleet-wide one (``healthy`` fleet-wide clears everything)."""
+    def apply_scenario(self, state: ScenarioState, at: datetime) -> bool:
+        """Fold in what the simulator did with a command, published at ``at`` (wall clock): a
+        server's new state (a scenario in force, or back at rest) or a refused command."""
         with self._lock:
-            override = Override(event.scenario, at)
-            if not event.servers:
-                self._fleet_override = None if event.scenario == "healthy" else override
-                if event.scenario == "healthy":
-                    self._overrides.clear()
-            for server_id in event.servers:
-                if event.scenario == "healthy":
-                    self._overrides.pop(server_id, None)
-                else:
-                    self._overrides[server_id] = override
+            if state.outcome == "refused" or state.server_id is None:
+                self._refusals.append(Refusal(
+                    state.scenario or "-", state.servers_named, state.reason or "", at))
+            elif not state.in_force:
+                self._overrides.pop(state.server_id, None)
+            elif self._admit_locked(state.server_id, min(at.timestamp(), self._clock())):
+                self._overrides[state.server_id] = Override(state.state or "", at)
+            else:
+                return False
             self._version += 1
         return True
 
@@ -408,10 +487,15 @@ class FleetState:
                 steps[self._newest_start] = self._aggregate_locked()
         return [{"start": _moment(s), **steps[s]} for s in sorted(steps)]
 
-    def overrides(self) -> tuple[Override | None, dict[str, Override]]:
-        """The fleet-wide scenario in force (None: none or healthy) and per-server overrides."""
+    def overrides(self) -> dict[str, Override]:
+        """The servers in a scenario, as the simulator applied it, by server id."""
         with self._lock:
-            return self._fleet_override, dict(sorted(self._overrides.items()))
+            return dict(sorted(self._overrides.items()))
+
+    def refusals(self) -> list[Refusal]:
+        """The scenario commands the simulator refused, newest first."""
+        with self._lock:
+            return list(reversed(self._refusals))
 
     def model_versions(self) -> dict[str, int]:
         """Servers per model version of their latest forecast."""

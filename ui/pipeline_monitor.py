@@ -6,6 +6,12 @@ pipeline's consumer groups (the stream processor's on the metrics topic, the
 inference worker's on the windows topic). Lag is end minus committed, summed
 over partitions; a rate is the growth of a topic's end offsets over the last
 samples. The arithmetic is in pure functions, tested without Kafka.
+
+It also tells when a stage has stopped (``StageHealth``): its input topic
+grew but neither its output topic grew nor its group caught up for longer
+than two steps of the pipeline's clock (``stall_after_s``), for example
+windows arriving and no forecasts. The API's ``/health`` says ``degraded``
+and names the stage then.
 """
 
 from __future__ import annotations
@@ -42,6 +48,35 @@ class Lag:
     lag: int | None
 
 
+@dataclass(frozen=True)
+class StageSpec:
+    stage: str  # as in telemetry: process, infer
+    group: str  # its consumer group
+    role: str  # what it is: stream processor, inference worker
+    input_topic: str
+    output_topic: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A stage's topics at one sample and since when its input waits for output."""
+
+    input_end: int
+    output_end: int
+    #: Monotonic time its input first grew with no output since; None: nothing waits.
+    waiting_since: float | None = None
+
+
+@dataclass(frozen=True)
+class StageHealth:
+    stage: str
+    role: str
+    input_topic: str
+    output_topic: str
+    waiting_s: float | None  # how long input has waited with no output; None: nothing waits
+    stalled: bool  # waiting for longer than the stall limit
+
+
 @dataclass
 class Snapshot:
     sampled_at: datetime | None = None
@@ -49,6 +84,7 @@ class Snapshot:
     lags: list[Lag] = field(default_factory=list)
     rates: dict[str, float] = field(default_factory=dict)  # messages per second per topic
     error: str | None = None
+    stages: list[StageHealth] = field(default_factory=list)
 
 
 def lag_of(ends: Mapping[int, int], committed: Mapping[int, int]) -> int | None:
@@ -66,6 +102,24 @@ def rate(samples: Sequence[tuple[float, int]]) -> float:
     return max(0.0, (n1 - n0) / (t1 - t0)) if t1 > t0 else 0.0
 
 
+def progress(previous: Progress | None, input_end: int, output_end: int, caught_up: bool,
+             now: float) -> Progress:
+    """The stage's progress at ``now`` from the one before: its output growing or its group
+    having committed all its input clears the wait; input growing without either starts it."""
+    if previous is None or output_end > previous.output_end or caught_up:
+        return Progress(input_end, output_end)
+    waiting = previous.waiting_since
+    if waiting is None and input_end > previous.input_end:
+        waiting = now
+    return Progress(input_end, output_end, waiting)
+
+
+def stall_after_s(settings: Settings, every_s: float) -> float:
+    """Two steps of the pipeline in real seconds (simulated time runs ``speed`` times faster),
+    and never under three samples, so that one sample's timing cannot look like a stall."""
+    return max(2 * settings.step_seconds / settings.speed, 3 * every_s)
+
+
 def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
@@ -76,12 +130,15 @@ class PipelineMonitor:
     def __init__(self, settings: Settings, every_s: float = SAMPLE_EVERY_S) -> None:
         self.settings = settings
         self.every_s = every_s
-        #: (group id, what it is, the topic it consumes)
-        self.groups = [
-            (settings.process_app_id, "stream processor", settings.topic_metrics),
-            (settings.infer_group_id, "inference worker", settings.topic_windows),
+        self.stall_after_s = stall_after_s(settings, every_s)
+        self.stages = [
+            StageSpec("process", settings.process_app_id, "stream processor",
+                      settings.topic_metrics, settings.topic_windows),
+            StageSpec("infer", settings.infer_group_id, "inference worker",
+                      settings.topic_windows, settings.topic_forecasts),
         ]
         self._history: dict[str, deque[tuple[float, int]]] = {}
+        self._progress: dict[str, Progress] = {}
         self._snapshot = Snapshot()
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -107,7 +164,7 @@ class PipelineMonitor:
     def _run(self) -> None:
         # Consumers that never subscribe: one reads watermarks, one per group reads its
         # committed offsets (an OffsetFetch, which does not join or disturb the group).
-        readers = {group: make_consumer(self.settings, group) for group, _, _ in self.groups}
+        readers = {spec.group: make_consumer(self.settings, spec.group) for spec in self.stages}
         try:
             while not self._stop.is_set():
                 try:
@@ -144,17 +201,29 @@ class PipelineMonitor:
                 history.popleft()
             if len(history) >= 2:
                 rates[topic] = rate(history)
-        lags = []
-        for group, role, topic in self.groups:
+        lags, stages = [], []
+        totals = {t: sum(e.values()) for t, e in ends.items()}
+        for spec in self.stages:
+            topic = spec.input_topic
             partitions = [TopicPartition(topic, p) for p in ends.get(topic, {})]
             committed = {
                 tp.partition: tp.offset
-                for tp in readers[group].committed(partitions, timeout=_TIMEOUT_S)
+                for tp in readers[spec.group].committed(partitions, timeout=_TIMEOUT_S)
                 if tp.offset >= 0
             } if partitions else {}
             topic_ends = ends.get(topic, {})
-            lags.append(Lag(group, role, topic, sum(topic_ends.values()),
-                            sum(committed.values()) if committed else None,
-                            lag_of(topic_ends, committed)))
-        return Snapshot(datetime.now(UTC), {t: sum(e.values()) for t, e in ends.items()},
-                        lags, rates)
+            lag = Lag(spec.group, spec.role, topic, sum(topic_ends.values()),
+                      sum(committed.values()) if committed else None,
+                      lag_of(topic_ends, committed))
+            lags.append(lag)
+            stages.append(self._stage_health(spec, totals, lag.lag == 0, now))
+        return Snapshot(datetime.now(UTC), totals, lags, rates, stages=stages)
+
+    def _stage_health(self, spec: StageSpec, totals: Mapping[str, int], caught_up: bool,
+                      now: float) -> StageHealth:
+        moved = progress(self._progress.get(spec.stage), totals.get(spec.input_topic, 0),
+                         totals.get(spec.output_topic, 0), caught_up, now)
+        self._progress[spec.stage] = moved
+        waiting = None if moved.waiting_since is None else now - moved.waiting_since
+        return StageHealth(spec.stage, spec.role, spec.input_topic, spec.output_topic, waiting,
+                           waiting is not None and waiting > self.stall_after_s)

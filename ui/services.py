@@ -44,7 +44,8 @@ class UiServices:
         self.settings = settings
         #: None when the state is handed in (tests): nothing reads Kafka then.
         self.feed = feed
-        self.state = feed.state if feed is not None else (state or FleetState())
+        self.state = (feed.state if feed is not None
+                      else state or FleetState.for_settings(settings))
         self._producer = producer
         self._monitor: PipelineMonitor | None = None
         self._models: dict[str, LoadedModel] = {}
@@ -53,7 +54,8 @@ class UiServices:
     @classmethod
     def from_kafka(cls, settings: Settings) -> UiServices:
         """Services over a Kafka feed of the settings' topics (not started yet)."""
-        return cls(settings, feed=FleetFeed(settings, FleetState(reuse_s=SHARED_REUSE_S)))
+        return cls(settings, feed=FleetFeed(
+            settings, FleetState.for_settings(settings, reuse_s=SHARED_REUSE_S)))
 
     def producer(self) -> Producer:
         """The producer for operator commands, opened on first use (read-only deployments

@@ -171,3 +171,39 @@ def test_alertmanager_receives_v2_alerts_for_the_lifecycle(make_settings, http_s
     assert posts[0][0]["startsAt"] == "2024-06-03T10:00:00Z"
     assert posts[2][0]["endsAt"] == "2024-06-03T10:09:00Z"
     assert posts[2][0]["labels"]["server_id"] == "ppdb001"
+
+
+@pytest.mark.broker
+def test_a_restarted_alertmanager_forwarder_ends_the_alert_that_fired_and_resends_the_open(
+    make_settings, http_stub
+):
+    receiver = http_stub([(200, b"")])
+    settings = make_settings(metrics_port_forward=0)
+    publish(settings, alert(severity="critical").to_bytes(),
+            alert(alert_id="a-2", metric="mem_pct", minutes=1).to_bytes())
+    group = f"fwd-{uuid.uuid4().hex[:8]}"
+    forward(settings, make_destination("alertmanager", receiver.base), group,
+            lambda: committed(settings, group) == 2)
+    before = len(receiver.requests())
+    # Resolved while the forwarder was away; its severity is the new, low one.
+    publish(settings, alert("resolved", "watch", minutes=9).to_bytes())
+
+    def posts() -> list[list[dict]]:
+        return [json.loads(r.body) for r in receiver.requests()[before:]]
+
+    def ended_and_resent() -> bool:
+        sent = [a for post in posts() for a in post]
+        return committed(settings, group) == 3 and any(
+            a["annotations"]["alert_id"] == "a-2" and "endsAt" not in a for a in sent)
+
+    forward(settings, make_destination("alertmanager", receiver.base), group, ended_and_resent)
+    sent = [a for post in posts() for a in post]
+    first = [a for a in sent if a["annotations"]["alert_id"] == "a-1"]
+    # Re-sent as firing or not (it may be, before the resolve is read), a-1 ends last, and
+    # what ends is the label set that fired (critical, since its first event), not "watch".
+    assert first and first[-1]["endsAt"] == "2024-06-03T10:09:00Z"
+    assert {(a["labels"]["severity"], a["startsAt"]) for a in first} == {
+        ("critical", "2024-06-03T10:00:00Z")}
+    [resent] = {json.dumps(a, sort_keys=True) for a in sent
+                if a["annotations"]["alert_id"] == "a-2"}
+    assert json.loads(resent)["startsAt"] == "2024-06-03T10:01:00Z"

@@ -6,7 +6,7 @@ import pytest
 
 from inference_worker.alerts import AlertTracker
 from inference_worker.scoring import Risk
-from schemas.alert import AlertEvent
+from schemas.alert import AlertEvent, OpenAlert
 from schemas.severity import severity_for
 from tests.inference_worker.factories import STEP, T0
 
@@ -157,3 +157,57 @@ def test_the_tracker_is_bounded() -> None:
     for number in range(3):
         assert Server(tracker, f"ppsrv00{number}").score(WARNING) is not None
     assert set(tracker.open_alerts()) == {"ppsrv001", "ppsrv002"}  # the oldest went
+
+
+# -- seed and export: the open alerts a worker hands on through the alert-state topic ------------
+
+
+def test_a_seeded_tracker_resolves_under_the_id_that_fired() -> None:
+    before = Server(AlertTracker())
+    opened = before.score(DANGER)
+    assert opened is not None
+    exported = list(before.tracker.open_alerts().values())
+
+    after = Server(AlertTracker(), start=before.end)  # a restarted worker, the next window
+    after.tracker.seed(exported)
+    assert after.score(DANGER) is None, "still open at the same severity: nothing to say"
+    worse = after.score(CRITICAL)
+    resolved = after.score(HEALTHY)
+    assert worse is not None and resolved is not None
+    assert (worse.status, worse.alert_id) == ("firing", opened.alert_id)
+    assert (resolved.status, resolved.alert_id) == ("resolved", opened.alert_id)
+    assert after.tracker.get("ppsrv001") is None
+
+
+def test_the_exported_alert_is_what_a_restart_needs() -> None:
+    server = Server(AlertTracker())
+    opened = server.score(WARNING)
+    assert opened is not None
+    opened_at = server.end
+    server.score(DANGER)
+    held = server.tracker.get("ppsrv001")
+    assert held is not None
+    assert (held.alert_id, held.server_id, held.severity, held.opened_at) == (
+        opened.alert_id, "ppsrv001", "danger", opened_at)
+    assert OpenAlert.model_validate_json(held.to_bytes()) == held
+
+
+def test_seeding_replaces_what_was_held() -> None:
+    tracker = AlertTracker()
+    assert Server(tracker, "ppsrv001").score(WARNING) is not None
+    kept = OpenAlert(alert_id="a-2", server_id="ppsrv002", severity="critical", opened_at=T0)
+    tracker.seed([kept])
+    assert tracker.open_alerts() == {"ppsrv002": kept}
+    # ppsrv001 went to another worker: healthy here says nothing about it.
+    assert Server(tracker, "ppsrv001").score(HEALTHY) is None
+    tracker.seed([])
+    assert tracker.open_alerts() == {}
+
+
+def test_seeding_keeps_the_last_record_of_a_server_and_the_bound() -> None:
+    tracker = AlertTracker(max_servers=2)
+    alerts = [OpenAlert(alert_id=f"a-{n}", server_id=f"ppsrv00{n % 3}", severity="warning",
+                        opened_at=T0) for n in range(4)]  # ppsrv000 twice: a-0, then a-3
+    tracker.seed(alerts)
+    assert {s: a.alert_id for s, a in tracker.open_alerts().items()} == {
+        "ppsrv002": "a-2", "ppsrv000": "a-3"}  # ppsrv001 was the oldest

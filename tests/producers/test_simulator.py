@@ -369,3 +369,20 @@ def test_episodes_refuse_what_they_cannot_run() -> None:
     # Recorder-only kinds are no operator commands.
     with pytest.raises(ValueError, match="unknown scenario"):
         sim.set_scenario("batch_job", ["ppdb001"])
+
+
+def test_a_restored_scenario_goes_on_from_where_it_was():
+    start = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
+    sim = FleetSimulator(["ppdb001", "ppml0001"], seed=3, start=start)
+    sim.restore("ppdb001", "critical", since=start - timedelta(minutes=30))
+    assert sim.state_of("ppdb001") == "critical" and sim.state_of("ppml0001") == "healthy"
+    assert sim.since("ppdb001") == start - timedelta(minutes=30)
+    assert sim.since("ppml0001") == start
+    first = {e.server_id: e for e in sim.events_at(start)}
+    # Its ramp (10-14 min) was over long ago: at its worst at once, not ramping again.
+    assert (first["ppdb001"].cpu_pct or 0) >= 97 and (first["ppdb001"].mem_pct or 0) >= 97
+    assert (first["ppml0001"].cpu_pct or 0) < 90
+    with pytest.raises(ValueError, match="not a scenario"):
+        sim.restore("ppml0001", "recovery", since=start)
+    with pytest.raises(ValueError, match="unknown server"):
+        sim.restore("ppxx9", "critical", since=start)

@@ -7,8 +7,10 @@ from typing import Literal
 
 from schemas.alert import AlertEvent, AlertStatus
 from schemas.common import METRICS
+from schemas.control_event import Scenario
 from schemas.forecast import Forecast, MetricForecast
 from schemas.profiles import profile_for
+from schemas.scenario_state import ScenarioState
 from schemas.severity import Severity, severity_for
 
 T0 = datetime(2025, 1, 6, 12, 0, tzinfo=UTC)
@@ -77,3 +79,14 @@ def make_alert(
         issued_at=T0 + timedelta(minutes=minute),
         model_version="test",
     )
+
+
+def applied(server_id: str, state: str, scenario: Scenario | None = None) -> ScenarioState:
+    """The simulator's record of ``server_id`` entering ``state`` (for ``scenario``)."""
+    return ScenarioState(outcome="applied", server_id=server_id, scenario=scenario,
+                         state=state, servers_named=1, at=T0)
+
+
+def refused(scenario: Scenario, reason: str, servers_named: int = 1) -> ScenarioState:
+    return ScenarioState(outcome="refused", server_id=None, scenario=scenario, state=None,
+                         reason=reason, servers_named=servers_named, at=T0)

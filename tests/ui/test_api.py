@@ -80,6 +80,8 @@ def test_health_summarises_the_view(client: TestClient, state: FleetState) -> No
     assert response.status_code == 200
     assert response.json() == {
         "status": "ok", "servers": 2, "firing_alerts": 1, "version": state.version, "feed": None,
+        # No Kafka feed, no cluster to watch: no stages.
+        "degraded": [], "stages": [], "stall_after_s": None,
     }
 
 

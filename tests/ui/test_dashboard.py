@@ -15,7 +15,7 @@ from schemas.severity import SEVERITIES
 from schemas.thresholds import thresholds_for
 from tests.helpers import TopicReader
 from tests.inference_worker.factories import make_window
-from tests.ui.factories import T0, make_alert, make_forecast
+from tests.ui.factories import T0, applied, make_alert, make_forecast, refused
 from ui.context_cache import ContextCache
 from ui.dashboard import FleetPage, create_page
 from ui.fleet_state import FleetState
@@ -233,19 +233,20 @@ def test_alert_filters_by_severity_profile_and_server(state: FleetState) -> None
     assert [r["server_id"] for r in filter_alerts(rows, [], [], "WEB")] == ["ppweb001"]
 
 
-def test_overrides_follow_the_control_commands(state: FleetState) -> None:
-    state.apply_control(ControlEvent(scenario="critical", servers=["ppdb001"]), T0)
-    state.apply_control(ControlEvent(scenario="degrading"), T0)
+def test_overrides_show_what_the_simulator_applied_and_refused(state: FleetState) -> None:
+    state.apply_scenario(applied("ppdb001", "critical", "critical"), T0)
+    state.apply_scenario(refused("degrading", "control event refused: unknown server(s)", 3), T0)
 
-    fleet_text, frame = overrides_frame(state)
+    text, frame = overrides_frame(state)
 
-    assert "degrading" in fleet_text
+    assert "1 server(s) in a scenario" in text
+    assert "Last refused: **degrading** for 3 server(s)" in text and "unknown server" in text
     assert frame.to_dict("records") == [
         {"server": "ppdb001", "scenario": "critical", "since": "12:00:00 UTC"}
     ]
-    state.apply_control(ControlEvent(scenario="healthy"), T0)
-    fleet_text, frame = overrides_frame(state)
-    assert "no scenario" in fleet_text
+    state.apply_scenario(applied("ppdb001", "recovery", "healthy"), T0)
+    text, frame = overrides_frame(state)
+    assert "0 server(s) in a scenario" in text
     assert frame.empty
 
 

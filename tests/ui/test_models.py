@@ -7,11 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from schemas.control_event import ControlEvent
 from schemas.severity import SEVERITIES
-from tests.ui.factories import T0, make_alert, make_forecast
+from tests.ui.factories import T0, applied, make_alert, make_forecast, refused
 from ui.fleet_state import FleetState
-from ui.pipeline_monitor import lag_of, percentile, rate
+from ui.pipeline_monitor import lag_of, percentile, progress, rate
 from ui.remediation import DEFAULT_RUNBOOKS, cost_summary, hints, load_runbooks
 from ui.risk import fleet_probability, format_probability
 from ui.series import SeriesRing
@@ -88,15 +87,47 @@ def test_fleet_history_covers_24_hours() -> None:
     assert starts[-1] - starts[0] <= timedelta(hours=24)
 
 
-def test_overrides_track_named_and_fleet_wide_commands() -> None:
+def test_overrides_are_what_the_simulator_applied_and_refusals_are_kept() -> None:
     state = FleetState()
-    state.apply_control(ControlEvent(scenario="memory_leak", servers=["ppdb001", "ppdb002"]), T0)
-    state.apply_control(ControlEvent(scenario="healthy", servers=["ppdb002"]), T0)
+    state.apply_scenario(applied("ppdb001", "disk_fill", "degrading"), T0)
+    state.apply_scenario(applied("ppdb002", "memory_leak", "memory_leak"), T0)
+    state.apply_scenario(applied("ppdb002", "recovery", "healthy"), T0)  # on its way back
+    state.apply_scenario(refused("critical", "unknown server(s) 'nope'", 10_000), T0)
 
-    fleet, servers = state.overrides()
+    assert {sid: o.scenario for sid, o in state.overrides().items()} == {"ppdb001": "disk_fill"}
+    (refusal,) = state.refusals()
+    assert (refusal.scenario, refusal.servers_named) == ("critical", 10_000)
+    assert "nope" in refusal.reason
 
-    assert fleet is None
-    assert {sid: o.scenario for sid, o in servers.items()} == {"ppdb001": "memory_leak"}
+
+def test_the_read_model_caps_its_servers_evicting_the_silent_and_counting() -> None:
+    now = T0.timestamp() + 7200
+    state = FleetState(max_servers=3, silent_after_s=600, clock=lambda: now)
+    old = [make_forecast(f"ppold{i:03d}").model_copy(update={"issued_at": T0})
+           for i in range(2)]
+    live = make_forecast("pplive01").model_copy(update={"issued_at": T0 + timedelta(hours=2)})
+    fresh = [make_forecast(f"ppnew{i:03d}").model_copy(
+        update={"issued_at": T0 + timedelta(hours=2)}) for i in range(4)]
+    for forecast in [*old, live, *fresh]:
+        state.apply_forecast(forecast)
+
+    # The two silent for 2 h made room for two newcomers; then the cap held.
+    assert state.server_ids() == ["pplive01", "ppnew000", "ppnew001"]
+    assert (state.evicted, state.refused) == (2, 2)
+    assert state.apply_forecast(make_forecast("pplive01", step=1).model_copy(
+        update={"issued_at": T0 + timedelta(hours=2)})), "a held server is always updated"
+
+
+def test_a_forged_issue_time_cannot_keep_a_server_from_eviction() -> None:
+    now = [T0.timestamp()]
+    state = FleetState(max_servers=1, silent_after_s=600, clock=lambda: now[0])
+    state.apply_forecast(make_forecast("ppforged").model_copy(
+        update={"issued_at": T0 + timedelta(days=400)}))  # heard now, not in 400 days
+    now[0] += 700
+
+    assert state.apply_forecast(make_forecast("ppnew").model_copy(
+        update={"issued_at": T0 + timedelta(seconds=700)}))
+    assert state.server_ids() == ["ppnew"] and state.evicted == 1
 
 
 def test_episodes_record_the_peak_and_the_warning_ahead() -> None:
@@ -157,3 +188,14 @@ def test_runbooks_put_the_profile_first_and_load_overrides(tmp_path) -> None:
     books = load_runbooks(str(path))
     assert hints(books, "disk_pct", "database")[0] == "Page the DBA."
     assert hints(books, "gpu_temp", "ml_compute") == ["Check fans."]
+
+
+def test_a_stage_waits_from_its_input_growing_until_output_or_catching_up() -> None:
+    start = progress(None, input_end=10, output_end=5, caught_up=False, now=0.0)
+    assert start.waiting_since is None, "the first sample has nothing to compare with"
+    quiet = progress(start, 10, 5, False, now=2.0)
+    assert quiet.waiting_since is None, "no new input: nothing waits"
+    waiting = progress(progress(quiet, 12, 5, False, now=4.0), 15, 5, False, now=6.0)
+    assert waiting.waiting_since == 4.0, "since the first input without output"
+    assert progress(waiting, 16, 6, False, now=8.0).waiting_since is None, "output came"
+    assert progress(waiting, 16, 5, True, now=8.0).waiting_since is None, "all committed"

@@ -36,17 +36,21 @@ OVERRIDE_COLUMNS = ["server", "scenario", "since"]
 
 
 def overrides_frame(state: FleetState) -> tuple[str, pd.DataFrame]:
-    """The fleet-wide scenario in words and the per-server overrides as a table."""
-    fleet, servers = state.overrides()
-    fleet_text = (
-        f"Fleet-wide: **{label(fleet.scenario)}** since {fleet.since:%H:%M:%S} UTC"
-        if fleet is not None else "Fleet-wide: no scenario (healthy)"
-    )
+    """A line on the servers in a scenario and the last refused command, and the servers in a
+    scenario as a table: what the simulator applied, not what was asked."""
+    servers = state.overrides()
+    refusals = state.refusals()
+    text = f"{len(servers)} server(s) in a scenario."
+    if refusals:
+        last = refusals[0]
+        named = f"{last.servers_named} server(s)" if last.servers_named else WHOLE_FLEET
+        text += (f" Last refused: **{label(last.scenario)}** for {named} at "
+                 f"{last.at:%H:%M:%S} UTC ({len(refusals)} kept): {last.reason[:200]}")
     frame = pd.DataFrame(
         [[sid, label(o.scenario), f"{o.since:%H:%M:%S} UTC"] for sid, o in servers.items()],
         columns=OVERRIDE_COLUMNS,
     )
-    return fleet_text, frame
+    return text, frame
 
 
 class ScenarioView(Redraw):
@@ -85,8 +89,8 @@ class ScenarioView(Redraw):
             pn.Column("### Send a scenario to the simulator", self.token, self.target, *rows,
                       self.last_command, width=660),
             pn.Column("### Active overrides", self.fleet_override, self.overrides,
-                      pn.pane.Markdown("Read from the control topic: what operators asked "
-                                       "for, not a report from the simulator.",
+                      pn.pane.Markdown("Read from the scenarios topic: what the simulator "
+                                       "applied or refused, not what was asked.",
                                        styles={"color": "#555"}),
                       sizing_mode="stretch_width"),
             sizing_mode="stretch_width",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_processors.tracking import ServerTracker
+from core.tracking import ServerTracker
 
 
 def test_servers_below_the_cap_are_admitted_without_eviction():

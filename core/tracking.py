@@ -1,18 +1,24 @@
-"""A cap on the servers one worker keeps state for, evicting the longest silent.
+"""A cap on the servers one consumer keeps state for, evicting the longest silent.
 
 A flood of made-up server ids (a bug in a producer, or hostile input) must not
-grow the table without bound. Each worker tracks at most ``cap`` servers. When
-a new one arrives at the cap, the server heard from least recently is evicted
-if nothing has arrived from it for ``silent_after_s``; otherwise the newcomer
-is refused and its event dead-lettered. Silent servers are the ones that have
-left the fleet; live ones are never evicted to make room.
+grow a table without bound. The stream processor's workers (their windows
+state) and the UI's read model (its forecasts and histories) each track at
+most ``cap`` servers. When a new one arrives at the cap, the server heard from
+least recently is evicted if nothing has arrived from it for
+``silent_after_s``; otherwise the newcomer is refused (the stream processor
+dead-letters its event, the read model counts it). Silent servers are the ones
+that have left the fleet; live ones are never evicted to make room.
 
-Silence is measured on the processing clock, not in event time: partitions
-are consumed at different paces (a backlog on one, a live edge on another),
-so a server an hour behind in event time may be perfectly alive.
+What "now" is belongs to the caller. The stream processor uses its processing
+clock, not event time: partitions are consumed at different paces (a backlog
+on one, a live edge on another), so a server an hour behind in event time may
+be perfectly alive. The read model uses the wall-clock time each forecast was
+issued, so that rebuilding from the start of the topics evicts as it did live.
 
 The order is kept in an ``OrderedDict`` moved on every event, so admission and
-eviction are O(1) whatever the fleet size.
+eviction are O(1) whatever the fleet size; with times that arrive slightly out
+of order (several partitions) the first entry is the least recently heard in
+arrival order, close enough for a silence measured in minutes.
 """
 
 from __future__ import annotations
