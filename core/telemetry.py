@@ -11,6 +11,9 @@ label (``produce``, ``process``, ``infer``, ``source_host``, ...) and the topic:
 - ``fleetcast_batch_size``, ``fleetcast_inference_latency_seconds`` (histograms)
 - ``fleetcast_model_info``: the forecaster in use (version, kind)
 - ``fleetcast_source_samples_total``, ``fleetcast_alerts_forwarded_total``
+- ``fleetcast_ui_tick_seconds``, ``fleetcast_ui_draw_lag_seconds``,
+  ``fleetcast_ui_view_model_seconds`` (histograms): the dashboard's server-side time per page
+  redraw, from its tick to the end of each redraw, and per part of the shared view model
 - ``fleetcast_feed_applied_total``, ``fleetcast_feed_undecodable_total``,
   ``fleetcast_feed_evicted_total``, ``fleetcast_feed_refused_total``: the API's and
   dashboard's read model, fed from the forecast, alert and scenario topics, and the
@@ -81,6 +84,22 @@ INFERENCE_LATENCY: Final = Histogram(
     "fleetcast_inference_latency_seconds",
     "Time to forecast and score one micro-batch of windows.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
+UI_TICK: Final = Histogram(
+    "fleetcast_ui_tick_seconds",
+    "Server-side time of one dashboard page's periodic redraw (on the event loop).",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
+UI_DRAW_LAG: Final = Histogram(
+    "fleetcast_ui_draw_lag_seconds",
+    "From the dashboard's tick to the end of one page's redraw of its view model (the event "
+    "loop's queue plus the redraw): the server's part of a change's way to the screen.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0),
+)
+UI_VIEW_MODEL: Final = Histogram(
+    "fleetcast_ui_view_model_seconds",
+    "Time to build one part of the dashboard's view model that every session of a tick shares.",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
 )
 MODEL_INFO: Final = Info("fleetcast_model", "The forecaster the inference worker uses.")
 SERVICE_INFO: Final = Info("fleetcast_service", "The fleetcast service and version.")

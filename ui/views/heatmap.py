@@ -119,11 +119,13 @@ class HeatmapView(Redraw):
     title = "Heatmap"
 
     def __init__(self, context: Context) -> None:
-        self.state = context.state
+        self.models = context.models
         self.grid = TileGrid(sizing_mode="stretch_width")
         self.grid.on_select = context.show_server
         self.layout = pn.Column(html_pane(object=legend_html()), self.grid,
                                 sizing_mode="stretch_width")
 
     def refresh(self) -> None:
-        self.grid.tiles = tiles(self.state.fleet())
+        shared = self.models.latest().tiles
+        if shared is not self.grid.tiles:  # comparing 1,000 tiles would cost what it saves
+            self.grid.tiles = shared

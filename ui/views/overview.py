@@ -15,14 +15,13 @@ from ui.views.common import (
     ALERT_COLUMNS,
     Context,
     Redraw,
-    alerts_frame,
     badge,
     html_pane,
     kpi,
     label,
     table,
 )
-from ui.views.top import COLUMNS, top_frame
+from ui.views.top import COLUMNS
 
 TOP_ROWS = 10
 ALERT_ROWS = 10
@@ -75,7 +74,7 @@ class OverviewView(Redraw):
     title = "Overview"
 
     def __init__(self, context: Context) -> None:
-        self.state = context.state
+        self.models = context.models
         self.kpis = html_pane()
         self.alerts = table(ALERT_COLUMNS, page_size=ALERT_ROWS)
         self.top = table(COLUMNS, page_size=TOP_ROWS)
@@ -89,6 +88,7 @@ class OverviewView(Redraw):
         )
 
     def refresh(self) -> None:
-        self.kpis.object = kpis_html(self.state)
-        self.alerts.value = alerts_frame(important_alerts(self.state, ALERT_ROWS))
-        self.top.value = top_frame(self.state.fleet()[:TOP_ROWS])
+        model = self.models.latest()
+        self.kpis.object = model.kpis
+        self.alerts.show_frame(model.important_alerts)
+        self.top.show_frame(model.top)

@@ -26,23 +26,25 @@ def reason(row: dict[str, Any]) -> tuple[str, str, str]:
     return metric, number(row["risk_value"]), bounds
 
 
+def top_rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Fleet rows (``FleetState.fleet()``), ranked, as table cells."""
+    return [
+        (i + 1, row["server_id"], row["profile"], severity_text(row),
+         round(row["risk_score"], 1), *reason(row), breach_text(row),
+         format_probability(row["p_8h"]), level_of(row))
+        for i, row in enumerate(rows)
+    ]
+
+
 def top_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            [i + 1, row["server_id"], row["profile"], severity_text(row),
-             round(row["risk_score"], 1), *reason(row), breach_text(row),
-             format_probability(row["p_8h"]), level_of(row)]
-            for i, row in enumerate(rows)
-        ],
-        columns=COLUMNS,
-    )
+    return pd.DataFrame(top_rows(rows), columns=COLUMNS)
 
 
 class TopServersView(Redraw):
     title = "Top servers"
 
     def __init__(self, context: Context) -> None:
-        self.state = context.state
+        self.models = context.models
         self.table = table(COLUMNS, page_size=25)
         self.layout = pn.Column(
             pn.pane.Markdown(
@@ -56,4 +58,4 @@ class TopServersView(Redraw):
         )
 
     def refresh(self) -> None:
-        self.table.value = top_frame(self.state.fleet()[:ROWS])
+        self.table.show_frame(self.models.latest().ranking)
