@@ -151,7 +151,8 @@ def bundled_librdkafka() -> Path:
 
 def librdkafka_version(env: dict[str, str] | None = None) -> tuple[int, ...]:
     assert KCAT is not None
-    out = subprocess.run([KCAT, "-V"], check=False, capture_output=True, text=True, env=env, timeout=10)
+    out = subprocess.run([KCAT, "-V"], check=False, capture_output=True, text=True, env=env,
+                         timeout=10)
     found = re.search(r"librdkafka ([\d.]+)", out.stdout + out.stderr)
     assert found, out.stdout + out.stderr
     return tuple(int(part) for part in found.group(1).split("."))
