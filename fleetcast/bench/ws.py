@@ -23,6 +23,7 @@ import argparse
 import base64
 import json
 import os
+import selectors
 import socket
 import sys
 import tempfile
@@ -51,7 +52,7 @@ class WsBenchResult:
     rss_peak_mb: float  # while the idle clients are connected, over all waves
     rss_after_mb: list[float]  # after each wave left
     per_idle_client_mb: float
-    idle_clients_disconnected: list[int]  # per wave, closed by the API for not reading
+    idle_clients_disconnected: list[int]  # per wave, sockets ended by the API when they left
     reader_messages: int  # what the one reading client received in all
     reader_closed_by_api: int
     api_cpu_share: float  # the API's CPU seconds per second, over the whole run
@@ -83,18 +84,30 @@ def idle_client(host: str, port: int, path: str) -> socket.socket:
     return sock
 
 
-def closed_by_peer(sock: socket.socket, quiet_s: float = 0.3) -> bool:
-    """Whether the other end has closed: reads what it had queued until the end of the
-    stream (closed) or ``quiet_s`` with nothing more (still open)."""
-    sock.settimeout(quiet_s)
-    try:
-        while sock.recv(1 << 20):
-            pass
-    except TimeoutError:
-        return False
-    except OSError:  # reset
-        return True
-    return True
+def closed_by_peer(socks: list[socket.socket], within_s: float = 2.0) -> int:
+    """How many the other end has closed: reads what each had queued, looking for the end
+    of the stream, all together for at most ``within_s`` (reading an open one for longer
+    would only make it a reader)."""
+    closed = 0
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            sock.setblocking(False)
+            selector.register(sock, selectors.EVENT_READ)
+        deadline = time.monotonic() + within_s
+        while selector.get_map() and (left := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(left):
+                peer = key.fileobj
+                assert isinstance(peer, socket.socket)
+                try:
+                    ended = not peer.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                except OSError:  # reset
+                    ended = True
+                if ended:
+                    closed += 1
+                    selector.unregister(peer)
+    return closed
 
 
 class Reader:
@@ -181,7 +194,7 @@ def wave(host: str, port: int, args: argparse.Namespace, rss: Callable[[], float
     idle = [idle_client(host, port, "/ws/forecasts" if n % 2 else "/ws/alerts")
             for n in range(args.clients)]
     during = sampled(rss, args.hold)
-    gone = sum(closed_by_peer(sock) for sock in idle)
+    gone = closed_by_peer(idle)
     for sock in idle:
         with closing(sock):
             pass
