@@ -389,4 +389,9 @@ def serve(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        # A client that stops reading blocks its send where the send timeout cannot end it;
+        # what ends it is uvicorn's keepalive, after ping interval + ping timeout (40 s by
+        # default). Tied to the send timeout, a silent client goes within twice that.
+        ws_ping_interval=settings.ws_send_timeout_s,
+        ws_ping_timeout=settings.ws_send_timeout_s,
     )
