@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint schemas clean chromium
+.PHONY: install run test lint schemas clean peers
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "fleetcast needs Python 3.11"'
@@ -17,13 +17,20 @@ install: $(STAMP)
 run: install
 	$(BIN)/fleetcast up
 
-# The dashboard's browser test drives Debian's chromium (Playwright downloads no browser).
+# Real peers from Debian, one apt-get for all and only when one is missing: chromium for the
+# dashboard's browser test (Playwright downloads no browser), kcat, Alertmanager and
+# node_exporter for the tests against them (tests/core/test_broker_clients.py,
+# tests/forwarding/test_alertmanager_peer.py, tests/producers/test_node_exporter_peer.py).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-chromium:
-	test -x /usr/bin/chromium || ($(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+PEERS := /usr/bin/chromium /usr/bin/kcat /usr/bin/prometheus-alertmanager \
+	/usr/bin/prometheus-node-exporter
+peers:
+	test -z "$(strip $(foreach f,$(PEERS),$(if $(wildcard $(f)),,$(f))))" || \
+		($(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium kcat prometheus-alertmanager \
+		prometheus-node-exporter)
 
-test: install chromium
+test: install peers
 	$(BIN)/python -m pytest
 
 lint: install

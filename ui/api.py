@@ -255,6 +255,27 @@ class ClientBuffer:
         return data
 
 
+class SharedJson:
+    """The JSON text of the payload the feed is handing out now, made once for every client.
+
+    The state tells each listener in turn about one payload object; serialising it
+    per client made N copies of every forecast (about 13 KB each) on the feed's
+    thread, all held in the client buffers at once. Keeping the payload beside its
+    text means an ``is`` check cannot match a different, later object.
+    """
+
+    def __init__(self) -> None:
+        self._last: tuple[object, str] | None = None
+
+    def __call__(self, payload: Any) -> str:
+        last = self._last
+        if last is not None and last[0] is payload:
+            return last[1]
+        data: str = payload.model_dump_json()
+        self._last = (payload, data)
+        return data
+
+
 #: Close codes: 1008 policy violation (too slow), 1013 try again later (at the cap).
 WS_TOO_SLOW, WS_FULL = 1008, 1013
 
@@ -281,7 +302,7 @@ async def push(websocket: WebSocket, kind: Kind) -> None:
 
     def listener(event_kind: Kind, payload: Any) -> None:  # on the feed's thread
         if event_kind == kind:
-            loop.call_soon_threadsafe(buffer.offer, payload.model_dump_json())
+            loop.call_soon_threadsafe(buffer.offer, app.state.ws_json(payload))
 
     async def send() -> None:
         while (data := await buffer.take()) is not None:
@@ -352,6 +373,7 @@ def create_app(settings: Settings, services: UiServices | None = None) -> FastAP
     app.state.settings = settings
     app.state.services = services
     app.state.ws_clients = 0  # WebSocket clients connected now (changed on the event loop only)
+    app.state.ws_json = SharedJson()
     app.include_router(router)
     app.add_middleware(WriteGuard, settings=settings)
     app.add_route("/metrics", telemetry.metrics_endpoint, include_in_schema=False)
@@ -367,4 +389,9 @@ def serve(settings: Settings) -> None:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        # A client that stops reading blocks its send where the send timeout cannot end it;
+        # what ends it is uvicorn's keepalive, after ping interval + ping timeout (40 s by
+        # default). Tied to the send timeout, a silent client goes within twice that.
+        ws_ping_interval=settings.ws_send_timeout_s,
+        ws_ping_timeout=settings.ws_send_timeout_s,
     )

@@ -6,6 +6,7 @@ load on the stack and the dashboard under sessions.
     fleetcast bench pipeline --servers N [--json]
     fleetcast bench load [--servers 10000] [--minutes 30]
     fleetcast bench ui [--sessions 20] [--servers 1000]
+    fleetcast bench ws [--clients 100]
 
 Figures and the command lines that produced them are kept in BENCHMARKS.md. Each bench module
 adds its subcommands to ``fleetcast bench`` through the one list below; each sets
@@ -19,8 +20,9 @@ from typing import Any
 from fleetcast.bench.command import add_model_benches
 from fleetcast.bench.load import add_load_bench
 from fleetcast.bench.ui import add_ui_bench
+from fleetcast.bench.ws import add_ws_bench
 
-BENCHES = (add_model_benches, add_load_bench, add_ui_bench)
+BENCHES = (add_model_benches, add_load_bench, add_ui_bench, add_ws_bench)
 
 
 def add_bench_command(sub: Any) -> None:
