@@ -80,12 +80,16 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                              history_hours=args.history_hours)
     _emit(args, figures.to_json(),
           "  ".join(f"{k} {v}" for k, v in figures.to_json().items()))
-    return model_ran(args.forecaster, figures.forecasts, figures.computed_by(args.forecaster))
+    return model_ran(args.forecaster, figures.forecasts, figures.computed)
 
 
-def model_ran(forecaster: str, forecasts: int, computed: int) -> int:
-    """3, saying so, when the model did not compute every timed forecast: a run with servers
-    still warming up measures the plumbing, not forecasting, and must not pass for it."""
+def model_ran(forecaster: str, forecasts: int, by_version: dict[str, int]) -> int:
+    """3, saying so, when the model did not compute every timed forecast (``by_version``:
+    counts per model version): a run with servers still warming up measures the plumbing,
+    not forecasting, and must not pass for it."""
+    from fleetcast.bench.latency import model_computed
+
+    computed = model_computed(by_version, forecaster)
     if forecaster == "baseline" or computed == forecasts:
         return 0
     print(f"fleetcast bench: the model computed {computed} of {forecasts} timed forecasts "

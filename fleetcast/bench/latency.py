@@ -64,11 +64,13 @@ class PipelineFigures:
     def to_json(self) -> dict[str, object]:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
-    def computed_by(self, forecaster: str) -> int:
-        """Timed windows the model forecast: every version but ``warming_up`` (for ``tft``,
-        also not the baseline's)."""
-        return sum(n for version, n in self.computed.items() if version != WARMING_UP
-                   and (forecaster != "tft" or not version.startswith("baseline")))
+
+
+def model_computed(computed: dict[str, int], forecaster: str) -> int:
+    """Forecasts a model computed, from counts per version: every version but ``warming_up``
+    (and, when the TFT was asked for, not the baseline's)."""
+    return sum(n for version, n in computed.items() if version != WARMING_UP
+               and (forecaster != "tft" or not version.startswith("baseline")))
 
 
 def window_id(key: bytes | None, value: bytes | None) -> str | None:

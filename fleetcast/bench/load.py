@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
-from fleetcast.bench.latency import WARMING_UP, Stamps, collect, latency_figures, spread
+from fleetcast.bench.latency import (
+    WARMING_UP,
+    Stamps,
+    collect,
+    latency_figures,
+    spread,
+)
 from fleetcast.bench.services import ChildService, bench_stack
 
 
@@ -226,8 +232,7 @@ def cmd_load(args: argparse.Namespace) -> int:
                         infer_workers=args.infer_workers, history_hours=args.history_hours,
                         stamps=stamps)
     print(json.dumps({"summary": summary.to_json()}), flush=True)
-    computed = sum(n for version, n in summary.computed.items() if version != WARMING_UP)
-    return model_ran(args.forecaster, int(summary.latency.get("forecasts", 0)), computed)
+    return model_ran(args.forecaster, int(summary.latency.get("forecasts", 0)), summary.computed)
 
 
 def add_load_bench(kinds: Any) -> None:

@@ -105,10 +105,11 @@ def test_forecasts_are_counted_by_the_model_that_computed_them() -> None:
 
 
 def test_a_run_the_model_did_not_compute_everywhere_fails() -> None:
-    assert model_ran("tft", forecasts=10, computed=10) == 0
-    assert model_ran("baseline", forecasts=10, computed=0) == 0, "it has no model to run"
-    assert model_ran("tft", forecasts=10, computed=6) == 3
-    assert model_ran("auto", forecasts=10, computed=0) == 3
+    assert model_ran("tft", 10, {"tft-bb-1": 10}) == 0
+    assert model_ran("baseline", 10, {WARMING_UP: 10}) == 0, "it has no model to run"
+    assert model_ran("tft", 10, {"tft-bb-1": 6, WARMING_UP: 4}) == 3
+    assert model_ran("tft", 10, {"baseline-snaive-trend-1": 10}) == 3, "not the TFT"
+    assert model_ran("auto", 10, {WARMING_UP: 10}) == 3
 
 
 def run_tiny_pipeline(capsys: pytest.CaptureFixture[str], history_hours: float, speed: float
