@@ -7,12 +7,19 @@ from faust.types import TableT
 
 from core.settings import Settings
 
+TABLE = "windows"
+
+
+def changelog_topic(settings: Settings) -> str:
+    """The topic Faust backs the table with (its naming: ``<app id>-<table>-changelog``)."""
+    return f"{settings.process_app_id}-{TABLE}-changelog"
+
 
 def declare(app: faust.App, settings: Settings, partitions: int) -> TableT:
     # Co-partitioned with the metrics topic (same key, same partition count),
     # so each worker owns the state of exactly the servers it consumes.
     return app.Table(
-        "windows",
+        TABLE,
         default=None,
         # Plain JSON with no key/value types: typed values go through
         # ``Model.from_data`` on changelog recovery, which a dict does not have.

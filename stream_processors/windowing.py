@@ -62,6 +62,24 @@ def new_state(server_id: str) -> State:
     }
 
 
+def seeded_state(
+    server_id: str, history: dict[str, list[float | None]], counts: list[int],
+    last_closed_step: int, watermark: float,
+) -> State:
+    """A server's state with ``history`` already closed through ``last_closed_step``.
+
+    For a state built outside the stream (a benchmark's history written straight to the
+    table's changelog): the same layout ``add_event`` keeps, nothing open.
+    """
+    if any(len(series) != len(counts) for series in history.values()) or set(history) != set(
+            METRICS):
+        raise ValueError("history needs one series per metric, as long as counts")
+    state = new_state(server_id)
+    state.update(last_closed_step=last_closed_step, history=history, counts=counts,
+                 watermark=watermark)
+    return state
+
+
 def add_event(
     state: State, event: MetricEvent, config: WindowConfig, offset: int | None = None
 ) -> StepResult:

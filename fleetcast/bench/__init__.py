@@ -3,8 +3,8 @@ load on the stack and the dashboard under sessions.
 
     fleetcast bench inference [--device cpu|cuda] [--servers 100,1000,10000] [--json]
     fleetcast bench bf16 [--servers 200] [--json]
-    fleetcast bench pipeline --servers N [--json]
-    fleetcast bench load [--servers 10000] [--minutes 30]
+    fleetcast bench pipeline --servers N [--history-hours 24] [--batch-size B] [--json]
+    fleetcast bench load [--servers 10000] [--minutes 30] [--infer-workers 1]
     fleetcast bench ui [--sessions 20] [--servers 1000]
     fleetcast bench ws [--clients 100]
 

@@ -66,15 +66,53 @@ def cmd_bf16(args: argparse.Namespace) -> int:
     return 0
 
 
+def stack_settings(args: argparse.Namespace) -> Settings:
+    """The stack benches' settings from their shared arguments."""
+    return Settings(servers=args.servers, speed=args.speed, backfill_hours=args.backfill_hours,
+                    forecaster=args.forecaster, batch_size=args.batch_size)
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from fleetcast.bench.latency import bench_pipeline
 
-    settings = Settings(servers=args.servers, speed=args.speed, backfill_hours=args.backfill_hours,
-                        forecaster=args.forecaster)
-    figures = bench_pipeline(settings, warm_up_s=args.warm_up, duration_s=args.duration)
+    settings = stack_settings(args)
+    figures = bench_pipeline(settings, warm_up_s=args.warm_up, duration_s=args.duration,
+                             history_hours=args.history_hours)
     _emit(args, figures.to_json(),
           "  ".join(f"{k} {v}" for k, v in figures.to_json().items()))
-    return 0
+    return model_ran(args.forecaster, figures.forecasts, figures.computed)
+
+
+def model_ran(forecaster: str, forecasts: int, by_version: dict[str, int]) -> int:
+    """3, saying so, when the model did not compute every timed forecast (``by_version``:
+    counts per model version): a run with servers still warming up measures the plumbing,
+    not forecasting, and must not pass for it."""
+    from fleetcast.bench.latency import model_computed
+
+    computed = model_computed(by_version, forecaster)
+    if forecaster == "baseline" or computed == forecasts:
+        return 0
+    print(f"fleetcast bench: the model computed {computed} of {forecasts} timed forecasts "
+          "(the rest were warming up: too short a history; see --history-hours)",
+          file=sys.stderr)
+    return 3
+
+
+def add_stack_arguments(command: argparse.ArgumentParser, *, speed: float,
+                        forecaster: str) -> None:
+    """The fleet, its history and the worker's batch: shared by ``pipeline`` and ``load``."""
+    command.add_argument("--speed", type=float, default=speed,
+                         help="Simulated seconds per real second (a step closes every "
+                         "300/speed s).")
+    command.add_argument("--history-hours", type=float, default=24.0,
+                         help="Closed history seeded for every server before the stack starts "
+                         "(at most the 24 h context; see fleetcast/bench/seeding.py).")
+    command.add_argument("--backfill-hours", type=float, default=0.0,
+                         help="The producer's own backfill, through the stream processor.")
+    command.add_argument("--forecaster", choices=("auto", "tft", "baseline"), default=forecaster)
+    command.add_argument("--batch-size", type=int,
+                         default=Settings.model_fields["batch_size"].default,
+                         help="The inference worker's batch size (default: its setting's).")
 
 
 def _model_arguments(command: argparse.ArgumentParser) -> None:
@@ -115,11 +153,7 @@ def add_model_benches(kinds: Any) -> None:
     pipeline = kinds.add_parser("pipeline", help="Step closed -> forecast published latency.")
     pipeline.set_defaults(bench_handler=cmd_pipeline)
     pipeline.add_argument("--servers", type=int, required=True)
-    pipeline.add_argument("--speed", type=float, default=60.0,
-                          help="Simulated seconds per real second (a step closes every "
-                          "300/speed s).")
-    pipeline.add_argument("--backfill-hours", type=float, default=4.0)
-    pipeline.add_argument("--forecaster", choices=("auto", "tft", "baseline"), default="tft")
+    add_stack_arguments(pipeline, speed=60.0, forecaster="tft")
     pipeline.add_argument("--warm-up", type=float, default=30.0, help="Seconds not measured.")
     pipeline.add_argument("--duration", type=float, default=60.0, help="Seconds measured.")
     pipeline.add_argument("--json", action="store_true")

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -26,6 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from core.settings import Settings
+from fleetcast.bench.latency import (
+    WARMING_UP,
+    Stamps,
+    collect,
+    latency_figures,
+    spread,
+)
 from fleetcast.bench.services import ChildService, bench_stack
 
 
@@ -42,11 +51,26 @@ class LoadSample:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class StepFigures:
+    """One step of the fleet: its windows, how many the model forecast, how long the last took."""
+
+    end: str  # the step's end (the windows' end), as in the forecast ids
+    windows: int
+    forecasts: int
+    computed: int  # forecasts the model computed (not warming up)
+    p95_s: float | None
+    max_s: float | None  # step close to its last forecast: the worker's backlog drained
+
+
 @dataclass
 class LoadSummary:
     servers: int
     speed: float
     process_workers: int
+    infer_workers: int
+    history_hours: float
+    batch_size: int
     duration_s: float
     events_per_s: float
     windows_per_s: float
@@ -58,6 +82,15 @@ class LoadSummary:
     rss_mb_start: dict[str, float] = field(default_factory=dict)
     rss_mb_end: dict[str, float] = field(default_factory=dict)
     cpu_share: dict[str, float] = field(default_factory=dict)  # of all CPU the stack used
+    cpu_cores: dict[str, float] = field(default_factory=dict)  # cores busy over the measured span
+    #: Step close -> forecast over every window of the run, warm-up included: with the
+    #: history seeded, the first live step is already a whole fleet at full context.
+    latency: dict[str, float] = field(default_factory=dict)
+    computed: dict[str, int] = field(default_factory=dict)  # per model version, as there
+    steps: list[StepFigures] = field(default_factory=list)
+    #: Every judged step's last forecast came before the next step closed (None: no step
+    #: judged); the last step is judged only if a whole step interval followed it.
+    drained_within_step: bool | None = None
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -71,14 +104,24 @@ def _by_service(services: list[ChildService], figure: str) -> dict[str, float]:
 
 
 def run_load(settings: Settings, *, process_workers: int, duration_s: float, every_s: float,
+             infer_workers: int = 1, history_hours: float = 0.0, stamps: Stamps | None = None,
              log_dir: Path | None = None) -> Iterator[LoadSample]:
-    """Samples of the running stack every ``every_s`` until ``duration_s`` have passed."""
+    """Samples of the running stack every ``every_s`` until ``duration_s`` have passed;
+    ``stamps`` (when given) fills with the times of every window and forecast."""
     from ui.pipeline_monitor import PipelineMonitor
 
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="fleetcast-load-"))
-    names = [f"process#{i}" for i in range(process_workers)] + ["infer", "produce"]
-    with bench_stack(settings, names, log_dir) as (running, services):
+    print(f"fleetcast bench load: services log to {log_dir}", file=sys.stderr, flush=True)
+    names = ([f"process#{i}" for i in range(process_workers)]
+             + [f"infer#{i}" for i in range(infer_workers)] + ["produce"])
+    with bench_stack(settings, names, log_dir, history_hours=history_hours) as (
+            running, services):
         monitor = PipelineMonitor(running, every_s=min(every_s, 5.0)).start()
+        stop = threading.Event()
+        reader = threading.Thread(target=collect, args=(running, lambda _: stop.is_set()),
+                                  kwargs={"stamps": stamps}, name="latency", daemon=True)
+        if stamps is not None:
+            reader.start()
         started = time.monotonic()
         try:
             while time.monotonic() - started < duration_s:
@@ -98,11 +141,44 @@ def run_load(settings: Settings, *, process_workers: int, duration_s: float, eve
                     cpu_s=_by_service(services, "cpu_s"),
                 )
         finally:
+            stop.set()
             monitor.stop()
+            if reader.is_alive():
+                reader.join(timeout=30)
+
+
+def step_figures(stamps: Stamps, step_interval_s: float) -> tuple[list[StepFigures], bool | None]:
+    """Per step (the windows' end), and whether every step judged drained before the next
+    one closed; a step is judged once a whole interval followed its first window."""
+    by_step: dict[str, list[str]] = {}
+    for wid in stamps.closed:
+        by_step.setdefault(wid.partition("@")[2], []).append(wid)
+    steps, judged = [], []
+    for end in sorted(by_step):
+        ids = by_step[end]
+        _, seconds = latency_figures({i: stamps.closed[i] for i in ids}, stamps.forecast_at)
+        computed = sum(1 for i in ids if stamps.model_of.get(i, WARMING_UP) != WARMING_UP)
+        figures = StepFigures(
+            end=end, windows=len(ids), forecasts=int(seconds.size), computed=computed,
+            p95_s=round(spread(seconds)["p95_s"], 2) if seconds.size else None,
+            max_s=round(float(seconds.max()), 2) if seconds.size else None)
+        steps.append(figures)
+        if min(stamps.closed[i] for i in ids) + step_interval_s <= stamps.read_until:
+            judged.append(figures.forecasts == figures.windows and figures.max_s is not None
+                          and figures.max_s <= step_interval_s)
+    return steps, (all(judged) if judged else None)
+
+
+def latency_summary(stamps: Stamps) -> dict[str, float]:
+    missing, seconds = latency_figures(stamps.closed, stamps.forecast_at)
+    figures = {k: round(v, 2) for k, v in spread(seconds).items()}
+    return {"windows": len(stamps.closed), "forecasts": int(seconds.size),
+            "unanswered": missing, **figures}
 
 
 def summarise(settings: Settings, process_workers: int, samples: list[LoadSample],
-              warm_up_s: float) -> LoadSummary:
+              warm_up_s: float, *, infer_workers: int = 1, history_hours: float = 0.0,
+              stamps: Stamps | None = None) -> LoadSummary:
     measured = [s for s in samples if s.elapsed_s >= warm_up_s] or samples
     first, last = measured[0], measured[-1]
     span = max(last.elapsed_s - first.elapsed_s, 1e-9)
@@ -115,9 +191,12 @@ def summarise(settings: Settings, process_workers: int, samples: list[LoadSample
     process_lags = [s.process_lag for s in measured if s.process_lag is not None]
     infer_lags = [s.infer_lag for s in measured if s.infer_lag is not None]
     cpu_total = sum(last.cpu_s.values()) or 1.0
+    steps, drained = (step_figures(stamps, settings.step_seconds / settings.speed)
+                      if stamps is not None else ([], None))
     return LoadSummary(
         servers=settings.servers, speed=settings.speed, process_workers=process_workers,
-        duration_s=round(last.elapsed_s, 1),
+        infer_workers=infer_workers, history_hours=history_hours,
+        batch_size=settings.batch_size, duration_s=round(last.elapsed_s, 1),
         events_per_s=round((last.topics["metrics"] - first.topics["metrics"]) / span, 1),
         windows_per_s=round((last.topics["windows"] - first.topics["windows"]) / span, 1),
         dead_letters=last.topics["deadletter"],
@@ -127,38 +206,49 @@ def summarise(settings: Settings, process_workers: int, samples: list[LoadSample
         infer_lag_max=max(infer_lags) if infer_lags else None,
         rss_mb_start=first.rss_mb, rss_mb_end=last.rss_mb,
         cpu_share={k: round(v / cpu_total, 3) for k, v in last.cpu_s.items()},
+        cpu_cores={k: round((v - first.cpu_s.get(k, 0.0)) / span, 2)
+                   for k, v in last.cpu_s.items()},
+        latency=latency_summary(stamps) if stamps is not None else {},
+        computed=stamps.computed() if stamps is not None else {},
+        steps=steps, drained_within_step=drained,
     )
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    settings = Settings(servers=args.servers, speed=args.speed,
-                        backfill_hours=args.backfill_hours, forecaster=args.forecaster)
+    from fleetcast.bench.command import model_ran, stack_settings
+
+    settings = stack_settings(args)
     samples: list[LoadSample] = []
+    stamps = Stamps()
     for sample in run_load(settings, process_workers=args.process_workers,
-                           duration_s=args.minutes * 60, every_s=args.every):
+                           infer_workers=args.infer_workers, duration_s=args.minutes * 60,
+                           every_s=args.every, history_hours=args.history_hours,
+                           stamps=stamps):
         samples.append(sample)
         print(json.dumps(sample.to_json()), flush=True)
     if not samples:
         return 1
-    summary = summarise(settings, args.process_workers, samples, warm_up_s=args.warm_up)
+    summary = summarise(settings, args.process_workers, samples, warm_up_s=args.warm_up,
+                        infer_workers=args.infer_workers, history_hours=args.history_hours,
+                        stamps=stamps)
     print(json.dumps({"summary": summary.to_json()}), flush=True)
-    return 0
+    return model_ran(args.forecaster, int(summary.latency.get("forecasts", 0)), summary.computed)
 
 
 def add_load_bench(kinds: Any) -> None:
     """``fleetcast bench load`` on the subparsers of ``fleetcast bench``."""
+    from fleetcast.bench.command import add_stack_arguments
+
     load = kinds.add_parser(
-        "load", help="A large simulated fleet through the stack: lag, memory, dead letters.")
+        "load", help="A large simulated fleet through the stack: lag, latency, memory, CPU.")
     load.set_defaults(bench_handler=cmd_load)
     load.add_argument("--servers", type=int, default=10_000)
-    load.add_argument("--speed", type=float, default=1.0,
-                      help="Simulated seconds per real second (1: one event per server per "
-                      "real minute).")
+    add_stack_arguments(load, speed=1.0, forecaster="tft")
     load.add_argument("--minutes", type=float, default=30.0, help="Real minutes to run.")
     load.add_argument("--process-workers", type=int, default=1,
                       help="Faust worker processes in the one group.")
-    load.add_argument("--backfill-hours", type=float, default=0.0)
-    load.add_argument("--forecaster", choices=("auto", "tft", "baseline"), default="baseline")
+    load.add_argument("--infer-workers", type=int, default=1,
+                      help="Inference worker processes in the one group.")
     load.add_argument("--every", type=float, default=15.0, help="Seconds between samples.")
     load.add_argument("--warm-up", type=float, default=120.0,
                       help="Seconds left out of the summary.")

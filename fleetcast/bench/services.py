@@ -20,6 +20,7 @@ from core.broker import EmbeddedBroker, free_port
 from core.kafka import ensure_topics
 from core.runtime import terminate
 from core.settings import Settings
+from fleetcast.bench.seeding import seed_history
 from fleetcast.stack import child_env
 
 
@@ -50,14 +51,18 @@ class ChildService:
 
 
 @contextmanager
-def bench_stack(settings: Settings, names: Sequence[str], log_dir: Path
-                ) -> Iterator[tuple[Settings, list[ChildService]]]:
-    """Start ``names`` on a new embedded broker; yields the settings that reach it."""
+def bench_stack(settings: Settings, names: Sequence[str], log_dir: Path, *,
+                history_hours: float = 0.0) -> Iterator[tuple[Settings, list[ChildService]]]:
+    """Start ``names`` on a new embedded broker; yields the settings that reach it.
+
+    ``history_hours``: every server's closed history seeded first (``seeding.py``).
+    """
     with EmbeddedBroker(port=free_port()) as broker:
         settings = Settings(**{**settings.model_dump(),
                                "kafka_bootstrap_servers": broker.bootstrap,
                                "state_dir": str(log_dir / "state")})
         ensure_topics(settings)
+        seed_history(settings, history_hours)
         env = child_env(settings)
         services: list[ChildService] = []
         try:

@@ -12,7 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from fleetcast.bench.latency import forecast_id, latency_figures, window_id
+from fleetcast.bench.command import model_ran
+from fleetcast.bench.latency import (
+    WARMING_UP,
+    Stamps,
+    forecast_id,
+    forecast_model,
+    latency_figures,
+    window_id,
+)
 from fleetcast.cli import main
 from schemas.forecast import Forecast
 from tests.inference_worker.factories import make_window
@@ -83,11 +91,54 @@ def test_windows_and_forecasts_are_matched_by_forecast_id() -> None:
     assert missing == 1 and seconds.tolist() == [0.25]
 
 
+def test_forecasts_are_counted_by_the_model_that_computed_them() -> None:
+    computed = b'{"forecast_id":"a@x","model_version":"tft-bb-1","status":"ok"}'
+    warming = b'{"forecast_id":"b@x","model_version":"tft-bb-1","status":"warming_up"}'
+    assert forecast_model(computed) == "tft-bb-1"
+    assert forecast_model(warming) == WARMING_UP
+    assert forecast_model(b"not json") == WARMING_UP
+    stamps = Stamps(closed={"a@x": 1.0, "b@x": 2.0, "c@x": 3.0},
+                    forecast_at={"a@x": 1.5, "b@x": 2.5},
+                    model_of={"a@x": "tft-bb-1", "b@x": WARMING_UP})
+    assert stamps.computed() == {"tft-bb-1": 1, WARMING_UP: 1}
+    assert stamps.within(1.5, 3.0).computed() == {WARMING_UP: 1}
+
+
+def test_a_run_the_model_did_not_compute_everywhere_fails() -> None:
+    assert model_ran("tft", 10, {"tft-bb-1": 10}) == 0
+    assert model_ran("baseline", 10, {WARMING_UP: 10}) == 0, "it has no model to run"
+    assert model_ran("tft", 10, {"tft-bb-1": 6, WARMING_UP: 4}) == 3
+    assert model_ran("tft", 10, {"baseline-snaive-trend-1": 10}) == 3, "not the TFT"
+    assert model_ran("auto", 10, {WARMING_UP: 10}) == 3
+
+
+def run_tiny_pipeline(capsys: pytest.CaptureFixture[str], history_hours: float, speed: float
+                      ) -> tuple[int, dict, str]:
+    code = main(["bench", "pipeline", "--servers", "4", "--speed", str(speed), "--warm-up", "2",
+                 "--duration", "8", "--history-hours", str(history_hours), "--json"])
+    captured = capsys.readouterr()
+    (result,) = [json.loads(line) for line in captured.out.splitlines() if line.startswith("{")]
+    return code, result, captured.err
+
+
 @pytest.mark.broker
-def test_bench_pipeline_measures_a_running_stack(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["bench", "pipeline", "--servers", "10", "--forecaster", "baseline",
-                 "--speed", "300", "--backfill-hours", "0.5", "--warm-up", "20",
-                 "--duration", "15", "--json"]) == 0
-    (result,) = json_lines(capsys)
-    assert result["servers"] == 10 and result["forecasts"] > 0
+def test_bench_pipeline_with_the_history_seeded_has_the_model_forecast_every_window(
+    tiny_tft: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, result, _ = run_tiny_pipeline(capsys, 24, speed=300)
+    assert code == 0
+    assert result["servers"] == 4 and result["forecasts"] > 0
+    assert result["computed"] == {tiny_tft: result["forecasts"]}, "the TFT ran for every window"
     assert 0 < result["p50_s"] <= result["p95_s"] <= result["p99_s"] <= result["max_s"]
+
+
+@pytest.mark.broker
+def test_bench_pipeline_without_history_says_it_measured_no_forecasting(
+    tiny_tft: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # At speed 60 a step closes every 5 s: the 36 steps of the minimum context take 3 minutes,
+    # far beyond this run.
+    code, result, err = run_tiny_pipeline(capsys, 0, speed=60)
+    assert code == 3
+    assert result["computed"] == {WARMING_UP: result["forecasts"]}
+    assert "the model computed 0 of" in err
