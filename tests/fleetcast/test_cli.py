@@ -99,13 +99,14 @@ def test_children_get_the_parent_settings(monkeypatch):
 
 @pytest.mark.parametrize(("kind", "extra"), [
     ("inference", []), ("bf16", []), ("pipeline", ["--servers", "5"]), ("load", []), ("ui", []),
+    ("ws", []),
 ])
 def test_every_bench_kind_parses_to_its_own_handler(kind: str, extra: list[str]) -> None:
     from fleetcast.bench import BENCHES
 
     args = build_parser().parse_args(["bench", kind, *extra])
     assert args.bench == kind and callable(args.bench_handler)
-    assert len(BENCHES) == 3  # inference/bf16/pipeline, load, ui: one list, one registration
+    assert len(BENCHES) == 4  # inference/bf16/pipeline, load, ui, ws: one list, one registration
 
 
 @pytest.mark.parametrize(("argv", "message"), [
