@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # Large enough that a backlog coalesces to one window per server (see service.py).
     batch_size: int = Field(256, ge=1)
     batch_deadline_ms: int = Field(200, ge=1)
+    forward_chunk_windows: int = Field(
+        64, ge=0, description="Windows per forward pass of the TFT within a batch (0: the whole "
+        "batch in one pass); see Serving.chunk_windows.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where the model runs; auto: CUDA when torch sees a GPU."
     )

@@ -43,7 +43,8 @@ def serving_from_settings(settings: Settings) -> Serving:
     if device.type == "cpu":
         cpu_threads()
     return Serving(device=device, bf16=settings.autocast_bf16 and device.type == "cuda",
-                   compile=settings.torch_compile)
+                   compile=settings.torch_compile,
+                   chunk_windows=settings.forward_chunk_windows or None)
 
 
 def load_tft(settings: Settings, serving: Serving) -> TFTForecaster:

@@ -34,7 +34,8 @@ def _model_and_serving(args: argparse.Namespace) -> tuple[Any, Any]:
         raise SystemExit(2) from None
     cpu_threads(args.threads)
     return load(args.model), Serving(device=device, bf16=args.bf16,
-                                     compile=getattr(args, "compile", False))
+                                     compile=getattr(args, "compile", False),
+                                     chunk_windows=args.chunk or None)
 
 
 def cmd_inference(args: argparse.Namespace) -> int:
@@ -49,7 +50,8 @@ def cmd_inference(args: argparse.Namespace) -> int:
             print(f"{name} path, one batch of {args.batch} windows\n{table}", flush=True)
         return 0
     if not args.json:
-        print(f"model {model.version}, batch {args.batch}, bf16 {serving.bf16}, "
+        print(f"model {model.version}, batch {args.batch} in passes of "
+              f"{serving.chunk_windows or args.batch}, bf16 {serving.bf16}, "
               f"compile {serving.compile}, threads {args.threads}\n{TABLE_HEADER}")
     for figures in bench_inference(model, serving, args.servers, batch=args.batch,
                                    predict_limit=args.predict_limit, old_path=args.old_path):
@@ -69,7 +71,8 @@ def cmd_bf16(args: argparse.Namespace) -> int:
 def stack_settings(args: argparse.Namespace) -> Settings:
     """The stack benches' settings from their shared arguments."""
     return Settings(servers=args.servers, speed=args.speed, backfill_hours=args.backfill_hours,
-                    forecaster=args.forecaster, batch_size=args.batch_size)
+                    forecaster=args.forecaster, batch_size=args.batch_size,
+                    forward_chunk_windows=args.chunk)
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
@@ -113,6 +116,7 @@ def add_stack_arguments(command: argparse.ArgumentParser, *, speed: float,
     command.add_argument("--batch-size", type=int,
                          default=Settings.model_fields["batch_size"].default,
                          help="The inference worker's batch size (default: its setting's).")
+    _chunk_argument(command)
 
 
 def _model_arguments(command: argparse.ArgumentParser) -> None:
@@ -122,8 +126,16 @@ def _model_arguments(command: argparse.ArgumentParser) -> None:
     # a bad environment must fail in main() with a clear message, not while parsing.
     command.add_argument("--batch", type=int, default=Settings.model_fields["batch_size"].default,
                          help="Windows per forward pass (default: the worker's batch size).")
+    _chunk_argument(command)
     command.add_argument("--threads", type=int, default=1, help="CPU threads for torch.")
     command.add_argument("--json", action="store_true", help="One JSON object per result.")
+
+
+def _chunk_argument(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--chunk", type=int,
+                         default=Settings.model_fields["forward_chunk_windows"].default,
+                         help="Windows per forward pass within a batch, 0 for the whole batch "
+                         "(default: the worker's setting, FLEETCAST_FORWARD_CHUNK_WINDOWS).")
 
 
 def add_model_benches(kinds: Any) -> None:

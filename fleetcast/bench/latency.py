@@ -49,6 +49,7 @@ class PipelineFigures:
     speed: float
     history_hours: float
     batch_size: int
+    forward_chunk_windows: int  # windows per forward pass within a batch (0: all)
     measured_s: float
     windows: int
     forecasts: int
@@ -191,6 +192,7 @@ def bench_pipeline(settings: Settings, *, warm_up_s: float, duration_s: float,
     return PipelineFigures(
         servers=settings.servers, forecaster=settings.forecaster, speed=settings.speed,
         history_hours=history_hours, batch_size=settings.batch_size,
+        forward_chunk_windows=settings.forward_chunk_windows,
         measured_s=duration_s, windows=len(stamps.closed), forecasts=int(seconds.size),
         computed=stamps.computed(), superseded_or_pending=missing, **spread(seconds),
     )

@@ -71,6 +71,7 @@ class LoadSummary:
     infer_workers: int
     history_hours: float
     batch_size: int
+    forward_chunk_windows: int  # windows per forward pass within a batch (0: all)
     duration_s: float
     events_per_s: float
     windows_per_s: float
@@ -196,7 +197,8 @@ def summarise(settings: Settings, process_workers: int, samples: list[LoadSample
     return LoadSummary(
         servers=settings.servers, speed=settings.speed, process_workers=process_workers,
         infer_workers=infer_workers, history_hours=history_hours,
-        batch_size=settings.batch_size, duration_s=round(last.elapsed_s, 1),
+        batch_size=settings.batch_size,
+        forward_chunk_windows=settings.forward_chunk_windows, duration_s=round(last.elapsed_s, 1),
         events_per_s=round((last.topics["metrics"] - first.topics["metrics"]) / span, 1),
         windows_per_s=round((last.topics["windows"] - first.topics["windows"]) / span, 1),
         dead_letters=last.topics["deadletter"],

@@ -52,8 +52,8 @@ def library_reference(loaded, windows):
     ])
 
 
-def assert_same_as_library(loaded, windows):
-    path = DirectPath(loaded)
+def assert_same_as_library(loaded, windows, serving=None):
+    path = DirectPath(loaded, serving)
     assert isinstance(path.network, ServingTFT)
     assert any(isinstance(m, MatmulInterpolation) for m in path.network.modules())
     assert any(isinstance(m, FusedInterpretableAttention) for m in path.network.modules())
@@ -88,6 +88,12 @@ def mixed_windows():
 
 def test_direct_path_equals_model_predict(loaded, mixed_windows):
     assert_same_as_library(loaded, mixed_windows)
+
+
+def test_a_batch_run_in_passes_equals_model_predict(loaded, mixed_windows):
+    """The worker runs a batch in passes of ``chunk_windows``; here 2, 2 and the last, too
+    young server alone (a pass with nothing to forecast)."""
+    assert_same_as_library(loaded, mixed_windows, Serving(chunk_windows=2))
 
 
 def test_host_buffers_are_reused_across_batches(loaded, mixed_windows):
@@ -161,3 +167,16 @@ def test_fused_attention_equals_the_library_module_with_padding():
         want, _ = library(x[:, width:], x, x, mask)
         got, _ = fused(x[:, width:], x, x, mask)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("setting", "passes"), [(64, 64), (0, None)])
+def test_the_worker_runs_its_batches_in_passes_of_the_setting(setting, passes):
+    from core.settings import Settings
+    from inference_worker.loading import serving_from_settings
+
+    threads = torch.get_num_threads()  # the worker's setting of them is not this test's
+    try:
+        serving = serving_from_settings(Settings(device="cpu", forward_chunk_windows=setting))
+    finally:
+        torch.set_num_threads(threads)
+    assert serving.chunk_windows == passes
