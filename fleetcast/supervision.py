@@ -20,7 +20,8 @@ from core.runtime import terminate
 
 log = logging.getLogger(__name__)
 
-#: Crashes in a row before a process is given up on.
+#: Restarts in a row (each after a crash) before a process is given up on: the crash
+#: after the last of them ends it.
 BUDGET: Final = 5
 FIRST_DELAY_S: Final = 1.0
 MAX_DELAY_S: Final = 30.0
