@@ -1,4 +1,5 @@
-"""Pipeline health: consumer lag per topic, events and windows per second, inference latency."""
+"""Pipeline health: consumer lag per topic, events and windows per second, inference latency,
+and whether each stage is running (as ``/health`` judges it)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,26 @@ def rates_html(snapshot: Snapshot, settings: Settings, feed: FleetFeed | None) -
         kpi(per_second(settings.topic_alerts), "alert events"),
     ]
     cards.extend(latency_cards(feed))
+    cards.extend(stage_cards(snapshot))
     return f'<div class="fc-kpis">{"".join(cards)}</div>'
+
+
+def stage_cards(snapshot: Snapshot) -> list[str]:
+    """One card per stage: ok, waiting (its input grew, no output yet) or stopped, the same
+    judgement as the API's ``/health`` (``degraded`` names a stopped stage)."""
+    cards = []
+    for stage in snapshot.stages:
+        if stage.stalled:
+            value, level = "stopped", "critical"
+        elif stage.waiting_s is not None:
+            value, level = "waiting", "warning"
+        else:
+            value, level = "ok", "healthy"
+        detail = ("" if stage.waiting_s is None else
+                  f": {stage.input_topic} grew, {stage.output_topic} not, for "
+                  f"{stage.waiting_s:,.0f} s")
+        cards.append(kpi(value, f"{stage.role} ({stage.stage}){detail}", level))
+    return cards
 
 
 def latency_cards(feed: FleetFeed | None) -> list[str]:
